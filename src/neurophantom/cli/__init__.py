@@ -1,0 +1,66 @@
+"""The ``neurophantom`` command: one subcommand per stage.
+
+Every user error ends the process with exit code 2 and one line on stderr starting with
+``error:``; tracebacks are reserved for bugs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+try:  # typer >= 0.20 vendors click as typer._click
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover
+    from click import exceptions as _cx
+
+from .._errors import NeurophantomError
+
+app = typer.Typer(
+    name="neurophantom",
+    help="An in-silico brain-uploading pipeline with known ground truth.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Each module registers its subcommands on ``app`` (import order = help order).
+from . import circuit as _circuit  # noqa: E402,F401
+from . import simulate as _simulate  # noqa: E402,F401
+from . import info as _info  # noqa: E402,F401
+
+
+def _fail(msg: str) -> int:
+    msg = " ".join(str(msg).split())  # one line, always
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (also used by tests in-process)."""
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
+    try:
+        rv = app(args=argv, standalone_mode=False, prog_name="neurophantom")
+        return int(rv) if isinstance(rv, int) else 0
+    except NeurophantomError as exc:
+        return _fail(str(exc))
+    except _cx.UsageError as exc:
+        return _fail(exc.format_message())
+    except _cx.Abort:
+        return _fail("aborted")
+    except _cx.Exit as exc:
+        return int(exc.exit_code)
+    except _cx.ClickException as exc:
+        return _fail(exc.format_message())
+    except KeyboardInterrupt:
+        print("error: interrupted; finished artifacts are kept, unfinished ones were not written", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        return _fail(f"{exc.strerror or exc.__class__.__name__}: {exc.filename}")
+
+
+def run() -> None:  # pragma: no cover - console-script shim
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""System identification: learn the hypergraph -> ODE map; the Rosetta map; identifiability."""

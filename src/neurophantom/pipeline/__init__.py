@@ -1,0 +1,1 @@
+"""The pipeline runner: stages as a graph, cached by config hash, resumable."""

@@ -1,0 +1,1 @@
+"""The planner: instruments, cost, time, floor space, staff and compute."""

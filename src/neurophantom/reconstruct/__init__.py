@@ -1,0 +1,1 @@
+"""Reconstruction: from scans back to the annotated hypergraph."""

@@ -1,0 +1,1 @@
+"""Figures and the per-run HTML report."""

@@ -1,0 +1,1 @@
+"""Tissue: fold a Circuit into a 3D specimen (Phantom)."""

@@ -1,0 +1,1 @@
+"""Validation: every metric of every stage against the ground truth."""
