@@ -103,7 +103,7 @@ def write_recording(path: str | os.PathLike, rec: Recording, *, description: str
             columns=[VectorData(name="json", description="JSON text", data=[json.dumps(meta, default=float)])],
         )
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}.", suffix=".nwb", dir=path.parent)
     os.close(fd)
     try:
         with NWBHDF5IO(tmp, "w") as io:
