@@ -1,1 +1,6 @@
 """The pipeline runner: stages as a graph, cached by config hash, resumable."""
+
+from .runner import Stage as Stage
+from .runner import StageResult as StageResult
+from .runner import read_cache_log as read_cache_log
+from .runner import run_pipeline as run_pipeline

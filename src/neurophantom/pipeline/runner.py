@@ -1,0 +1,164 @@
+"""Run stages as a graph, caching each stage's output under a hash of its config and inputs.
+
+Each :class:`Stage` names the stages it depends on and carries a JSON-serialisable config.
+Its cache key is the SHA-256 of (name, code version, canonical config JSON, the keys of its
+inputs), so a changed parameter reruns exactly the stages downstream of it. A stage writes
+into a temporary folder that is renamed to ``<run>/stages/<name>-<key16>`` only when the
+stage function returned and its ``_stage.json`` marker was written: a run killed at any
+point (Ctrl-C, ``kill -9``) leaves finished stages intact and no half-written stage that a
+later run would accept. Every decision is appended to ``<run>/cache.log`` (JSON lines:
+``computed`` or ``cached``, with seconds), which is how tests check that a resumed run did
+not recompute finished stages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from .._errors import NeurophantomError
+from ..io import atomic_dir, atomic_write_json
+
+MARKER = "_stage.json"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Stage:
+    """One node of the pipeline graph.
+
+    ``fn(out_dir, inputs, config)`` writes its artifacts into ``out_dir``; ``inputs`` maps
+    each dependency name to that stage's finished folder. It may return a JSON-able dict of
+    small results, stored in the marker and handed to later stages as ``inputs[name] /
+    "_stage.json"``.
+    """
+
+    name: str
+    fn: Callable[[Path, Mapping[str, Path], Mapping[str, Any]], Mapping[str, Any] | None]
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    deps: tuple[str, ...] = ()
+    version: str = "1"
+
+    def __post_init__(self) -> None:
+        if not self.name.replace("-", "_").isidentifier():
+            raise NeurophantomError(f"stage name {self.name!r} must be an identifier")
+        try:
+            json.dumps(dict(self.config), sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise NeurophantomError(f"stage {self.name!r}: config is not JSON-serialisable ({exc})") from None
+
+
+def _key(stage: Stage, dep_keys: Sequence[str]) -> str:
+    blob = json.dumps(
+        {"name": stage.name, "version": stage.version, "config": stage.config, "inputs": list(dep_keys)},
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=False,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _order(stages: Sequence[Stage]) -> list[Stage]:
+    by_name = {s.name: s for s in stages}
+    if len(by_name) != len(stages):
+        raise NeurophantomError("pipeline stage names must be unique")
+    done: list[Stage] = []
+    seen: set[str] = set()
+    visiting: set[str] = set()
+
+    def visit(s: Stage) -> None:
+        if s.name in seen:
+            return
+        if s.name in visiting:
+            raise NeurophantomError(f"pipeline has a cycle through {s.name!r}")
+        visiting.add(s.name)
+        for d in s.deps:
+            if d not in by_name:
+                raise NeurophantomError(f"stage {s.name!r} depends on unknown stage {d!r}")
+            visit(by_name[d])
+        visiting.discard(s.name)
+        seen.add(s.name)
+        done.append(s)
+
+    for s in stages:
+        visit(s)
+    return done
+
+
+def _log(run_dir: Path, record: Mapping[str, Any]) -> None:
+    line = json.dumps(dict(record), sort_keys=True) + "\n"
+    with open(run_dir / "cache.log", "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_cache_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Entries of ``cache.log`` (a torn last line from a killed run is ignored)."""
+    p = Path(run_dir) / "cache.log"
+    if not p.is_file():
+        return []
+    out = []
+    for line in p.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class StageResult:
+    name: str
+    key: str
+    path: Path
+    cached: bool
+    seconds: float
+    result: Mapping[str, Any]
+
+
+def run_pipeline(
+    stages: Sequence[Stage],
+    run_dir: str | Path,
+    *,
+    on_start: Callable[[Stage, bool], None] | None = None,
+    on_done: Callable[[StageResult], None] | None = None,
+) -> dict[str, StageResult]:
+    """Run ``stages`` in dependency order inside ``run_dir``; reuse finished stages."""
+    run_dir = Path(run_dir)
+    (run_dir / "stages").mkdir(parents=True, exist_ok=True)
+    # Leftovers of a killed run: temporary folders never renamed into place. One run
+    # directory is used by one run at a time, so they can go.
+    for stale in (run_dir / "stages").glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale in (run_dir / "stages").glob(".old-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    results: dict[str, StageResult] = {}
+    for stage in _order(stages):
+        key = _key(stage, [results[d].key for d in stage.deps])
+        path = run_dir / "stages" / f"{stage.name}-{key[:16]}"
+        marker = path / MARKER
+        cached = marker.is_file()
+        if on_start:
+            on_start(stage, cached)
+        if cached:
+            meta = json.loads(marker.read_text(encoding="utf-8"))
+            res = StageResult(stage.name, key, path, True, float(meta.get("seconds", 0.0)), meta.get("result") or {})
+            _log(run_dir, {"stage": stage.name, "key": key, "event": "cached"})
+        else:
+            t0 = time.perf_counter()
+            with atomic_dir(path) as tmp:
+                out = stage.fn(tmp, {d: results[d].path for d in stage.deps}, stage.config) or {}
+                seconds = time.perf_counter() - t0
+                atomic_write_json(tmp / MARKER, {"stage": stage.name, "key": key, "config": dict(stage.config), "seconds": seconds, "result": dict(out)})
+            res = StageResult(stage.name, key, path, False, seconds, dict(out))
+            _log(run_dir, {"stage": stage.name, "key": key, "event": "computed", "seconds": round(seconds, 3)})
+        results[stage.name] = res
+        if on_done:
+            on_done(res)
+    return results
