@@ -1,6 +1,6 @@
 """Shared fixtures of the dynamic-instrument checks: one small mixed circuit, imaged once
 with a calcium and once with a voltage indicator (engine compilations are the slow part,
-so every module reuses these runs; ``xdist_group`` keeps them on one worker)."""
+so every module reuses these runs; ``xdist_group`` keeps their users on one worker)."""
 
 import numpy as np
 import pytest
@@ -69,7 +69,12 @@ def fake_recording():
     return _fake_recording
 
 
+_SHARED = {"calcium_run", "voltage_run", "circuit_dir"}
+
+
 def pytest_collection_modifyitems(items):
+    # Tests that reuse the compiled engine runs share one xdist worker (make test uses
+    # --dist loadgroup); the pure-function checks may run on the other.
     for item in items:
-        if "instruments/dynamic" in str(item.fspath):
-            item.add_marker(pytest.mark.xdist_group("instruments_dynamic"))
+        if "instruments/dynamic" in str(item.fspath) and _SHARED & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("instruments_dynamic_engine"))

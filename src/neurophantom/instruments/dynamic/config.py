@@ -57,7 +57,7 @@ class CalciumIndicator(BaseModel):
     tau_decay_ms: float = Field(180.0, gt=0)
     spike_increment_uM: float = Field(0.0143, ge=0)
     ca_rest_uM: float = Field(0.05, gt=0)
-    influx_uM_per_ms: float = Field(0.004, ge=0)
+    influx_uM_per_ms: float = Field(0.001, ge=0)
     influx_vhalf_mV: float = -30.0
     influx_slope_mV: float = Field(5.0, gt=0)
 
