@@ -148,3 +148,12 @@ def test_voltage_indicator_step_response():
     ref = 1 + ind.sensitivity_per_100mV * np.where(tg > 20 + 1e-9, 1 - np.exp(-(tg - 20) / ind.tau_ms), 0.0)
     np.testing.assert_allclose(F, ref, atol=1e-12)
     assert F[-1] == pytest.approx(1 - 0.51, abs=1e-12)  # -51 % per +100 mV (Villette et al. 2019)
+
+
+def test_voltage_indicator_brightness_never_negative():
+    """The linear F-V map is cut at zero: light cannot be negative (a 250 mV swing would
+    otherwise give 1 - 0.51 x 3.2 < 0)."""
+    p = indicator_params(INDICATORS["voltage"])
+    v = jnp.asarray(np.array([[-70.0], [250.0], [250.0]]))
+    F = np.asarray(voltage_brightness(v, p._replace(tau_ms=jnp.asarray(1e-3)), sample_dt_ms=1.0))[:, 0]
+    assert F[0] == 1.0 and F[-1] == 0.0

@@ -13,13 +13,12 @@ from neurophantom import NeurophantomError
 from neurophantom.instruments.dynamic import (
     CalciumIndicator,
     ImagingConfig,
-    OpticsParams,
     Protocol,
     Timing,
     activity_from_recording,
     fluorescence_from_activity,
     indicator_params,
-    neuropil_weights,
+    optics_params,
     Stimulation,
     imaging_config,
     parse_protocol,
@@ -65,11 +64,7 @@ def test_bleaching_accumulates_across_trials(calcium_run):
     recorded expectation, and at t0 = 0 gives it divided by exactly exp(-D / tau_b)."""
     circuit, prot, cfg, rec, truth = calcium_run
     act = activity_from_recording(truth.activity[1])
-    optics = OpticsParams(
-        photons_rest=jnp.asarray(truth.photons_rest), neuropil_fraction=jnp.asarray(cfg.neuropil_fraction),
-        neuropil_weights=jnp.asarray(neuropil_weights(rec.roi_positions_um, cfg.neuropil_radius_um)),
-        bleach_rate_per_ms=jnp.asarray(cfg.bleach_rate_per_ms),
-    )
+    optics = optics_params(cfg, rec.roi_positions_um, truth.photons_rest / cfg.photons_rest)
     source = jnp.asarray([SOURCE_NAMES.index(s) for s in truth.calcium_source])
     timing = Timing.of(cfg, prot.duration_ms)
     ind = indicator_params(cfg.indicator)

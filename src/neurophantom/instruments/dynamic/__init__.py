@@ -38,6 +38,7 @@ from .protocol import resolve_targets as resolve_targets
 from .protocol import to_stimulus as to_stimulus
 from .record import activity_from_recording as activity_from_recording
 from .record import calcium_sources as calcium_sources
+from .record import optics_params as optics_params
 from .record import record as record
 from .results import GroundTruth as GroundTruth
 from .results import ImagingRecording as ImagingRecording

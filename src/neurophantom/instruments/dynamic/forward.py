@@ -185,9 +185,9 @@ def calcium_brightness(cb_uM, p: CalciumParams):
 
 
 def voltage_brightness(v_mV, p: VoltageParams, *, sample_dt_ms: float):
-    """Voltage-indicator brightness (T + 1, N): ``1 + s (V - V_ref)/100`` through a
-    first-order response ``tau_ms`` (exact for V held over each grid step)."""
-    target = 1.0 + p.sensitivity_per_100mV * (v_mV - p.v_ref_mV) / 100.0
+    """Voltage-indicator brightness (T + 1, N): ``1 + s (V - V_ref)/100`` (never below 0)
+    through a first-order response ``tau_ms`` (exact for V held over each grid step)."""
+    target = jnp.maximum(1.0 + p.sensitivity_per_100mV * (v_mV - p.v_ref_mV) / 100.0, 0.0)
     a = jnp.exp(-sample_dt_ms / p.tau_ms)
 
     def step(y, x):

@@ -62,9 +62,8 @@ def activity_from_recording(rec: Recording, *, ca_rest_uM: float = 0.05) -> Acti
     t = rec.spike_times_ms - rec.time_ms[0]
     b = np.clip(np.floor(t / h + 1e-9).astype(np.int64), 0, T - 1)
     lag = np.clip((b + 1) * h - t, 0.0, h)
-    col = np.searchsorted(rec.neuron_ids, rec.spike_neuron_ids) if np.all(np.diff(rec.neuron_ids) > 0) else np.array(
-        [int(np.flatnonzero(rec.neuron_ids == i)[0]) for i in rec.spike_neuron_ids], dtype=np.int64
-    )
+    column = {int(i): k for k, i in enumerate(rec.neuron_ids)}
+    col = np.array([column[int(i)] for i in rec.spike_neuron_ids], dtype=np.int64)
     size = 1 << max(0, int(np.ceil(np.log2(max(t.size, 1)))))
     pad = size - t.size
     return Activity(
@@ -90,17 +89,23 @@ def calcium_sources(circuit: Circuit, choice: str) -> np.ndarray:
     return np.full(len(nrn), code, np.int32)
 
 
-def _optics(circuit: Circuit, config: ImagingConfig, seed: int) -> OpticsParams:
-    n = circuit.n_neurons
-    sigma = np.sqrt(np.log1p(config.brightness_cv**2))  # log-normal with mean 1 and this CV
-    expr = np.exp(sigma * _rng(seed, _STREAM_EXPRESSION).standard_normal(n) - 0.5 * sigma**2)
-    pos = circuit.neurons[["x_um", "y_um", "z_um"]].to_numpy()
+def optics_params(config: ImagingConfig, positions_um: np.ndarray, expression: np.ndarray | None = None) -> OpticsParams:
+    """Optics of ``config`` for ROIs at ``positions_um`` (N, 3); ``expression`` scales each
+    cell's brightness (default 1: the nominal setup a lab knows, e.g. to start a fit)."""
+    pos = np.asarray(positions_um, dtype=np.float64)
+    expr = np.ones(len(pos)) if expression is None else np.asarray(expression, dtype=np.float64)
     return OpticsParams(
         photons_rest=jnp.asarray(config.photons_rest * expr),
         neuropil_fraction=jnp.asarray(config.neuropil_fraction),
         neuropil_weights=jnp.asarray(neuropil_weights(pos, config.neuropil_radius_um)),
         bleach_rate_per_ms=jnp.asarray(config.bleach_rate_per_ms),
     )
+
+
+def _expression(config: ImagingConfig, n: int, seed: int) -> np.ndarray:
+    """Per-cell expression, log-normal with mean 1 and coefficient of variation ``brightness_cv``."""
+    sigma = np.sqrt(np.log1p(config.brightness_cv**2))
+    return np.exp(sigma * _rng(seed, _STREAM_EXPRESSION).standard_normal(n) - 0.5 * sigma**2)
 
 
 def record(
@@ -145,7 +150,8 @@ def record(
     source = calcium_sources(circuit, config.calcium_source) if calcium else np.full(circuit.n_neurons, -1, np.int32)
     targets = resolve_targets(protocol, circuit, _rng(seed, _STREAM_TARGETS))
     stimulus = to_stimulus(protocol, targets)
-    optics_p = _optics(circuit, config, seed)
+    positions = circuit.neurons[["x_um", "y_um", "z_um"]].to_numpy()
+    optics_p = optics_params(config, positions, _expression(config, circuit.n_neurons, seed))
     ind_p = indicator_params(config.indicator)
     names = tuple(str(x) for x in circuit.neurons["name"])
     window = max(1, int(round(config.baseline_window_s * config.frame_rate_hz)))
@@ -178,7 +184,7 @@ def record(
             progress(k + 1, protocol.trials)
     rec = ImagingRecording(
         trials=tuple(measured), config=config, protocol=protocol, stimulated_ids=targets,
-        roi_positions_um=circuit.neurons[["x_um", "y_um", "z_um"]].to_numpy(), seed=seed,
+        roi_positions_um=positions, seed=seed,
         metadata={"circuit_source": circuit.provenance.source, "n_frames": timing.n_frames},
     )
     gt = GroundTruth(
