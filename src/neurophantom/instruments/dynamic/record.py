@@ -10,6 +10,7 @@ trial's engine noise and camera noise their own streams.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import jax
@@ -28,8 +29,10 @@ from .forward import (
     SOURCE_SPIKES,
     SOURCE_VOLTAGE,
     Activity,
+    CalciumParams,
     OpticsParams,
     Timing,
+    VoltageParams,
     calcium_from_activity,
     fluorescence_from_activity,
     indicator_params,
@@ -108,6 +111,47 @@ def _expression(config: ImagingConfig, n: int, seed: int) -> np.ndarray:
     return np.exp(sigma * _rng(seed, _STREAM_EXPRESSION).standard_normal(n) - 0.5 * sigma**2)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Setup:
+    """What stays fixed across the trials of one recording."""
+
+    config: ImagingConfig
+    timing: Timing
+    indicator: CalciumParams | VoltageParams
+    optics: OpticsParams
+    source: jnp.ndarray
+    names: tuple[str, ...]
+
+
+def _image_trial(model, stimulus, setup: _Setup, *, seed: int, trial: int, t0_ms: float) -> tuple[Recording, Recording, np.ndarray]:
+    """Simulate one trial and image it: (measured Recording, truth Recording, expected photons)."""
+    cfg, timing = setup.config, setup.timing
+    calcium = isinstance(setup.indicator, CalciumParams)
+    record_vars = ("v", "ca") if model.meta.has_calcium else ("v",)
+    key = jax.random.key(int(np.random.SeedSequence(seed, spawn_key=(_STREAM_ENGINE, trial)).generate_state(1)[0]))
+    sim = simulate(model, stimulus, dt_ms=cfg.dt_ms, sample_dt_ms=cfg.sample_dt_ms, record=record_vars, key=key, neuron_names=setup.names)
+    act = activity_from_recording(sim, ca_rest_uM=float(setup.indicator.ca_rest_uM) if calcium else 0.05)
+    expected = np.asarray(fluorescence_from_activity(act, setup.indicator, setup.optics, setup.source, timing=timing, t0_ms=t0_ms))
+    photons = add_noise(expected, _rng(seed, _STREAM_CAMERA, trial), read_noise_e=cfg.read_noise_e)
+    window = max(1, int(round(cfg.baseline_window_s * cfg.frame_rate_hz)))
+    dff = delta_f_over_f(photons, percentile=cfg.baseline_percentile, window_frames=window)
+    meta = {"trial": trial, "trial_start_ms": t0_ms}
+    measured = Recording(
+        time_ms=timing.frame_times_ms(), neuron_ids=sim.neuron_ids, traces={"fluorescence": photons, "dff": dff},
+        units=dict(MEASURED_TRACES), dt_ms=timing.frame_period_ms, neuron_names=setup.names, metadata=meta,
+    )
+    traces, units = dict(sim.traces), dict(sim.units)
+    if calcium:
+        c, _ = _calcium_jit(act, setup.indicator, setup.source, sample_dt_ms=cfg.sample_dt_ms)
+        traces["calcium"], units["calcium"] = np.asarray(c)[:-1], "uM"
+    truth = Recording(
+        time_ms=sim.time_ms, neuron_ids=sim.neuron_ids, traces=traces, units=units, dt_ms=sim.dt_ms,
+        spike_neuron_ids=sim.spike_neuron_ids, spike_times_ms=sim.spike_times_ms, spike_step_times_ms=sim.spike_step_times_ms,
+        neuron_names=setup.names, metadata={**dict(sim.metadata), **meta},
+    )
+    return measured, truth, expected
+
+
 def record(
     circuit: Circuit,
     protocol: Protocol,
@@ -152,36 +196,14 @@ def record(
     stimulus = to_stimulus(protocol, targets)
     positions = circuit.neurons[["x_um", "y_um", "z_um"]].to_numpy()
     optics_p = optics_params(config, positions, _expression(config, circuit.n_neurons, seed))
-    ind_p = indicator_params(config.indicator)
-    names = tuple(str(x) for x in circuit.neurons["name"])
-    window = max(1, int(round(config.baseline_window_s * config.frame_rate_hz)))
-    record_vars = ("v", "ca") if model.meta.has_calcium else ("v",)
-    measured, truth, expected_all = [], [], []
+    setup = _Setup(config=config, timing=timing, indicator=indicator_params(config.indicator), optics=optics_p,
+                   source=jnp.asarray(source), names=tuple(str(x) for x in circuit.neurons["name"]))
+    results = []
     for k in range(protocol.trials):
-        key = jax.random.key(int(np.random.SeedSequence(seed, spawn_key=(_STREAM_ENGINE, k)).generate_state(1)[0]))
-        sim = simulate(model, stimulus, dt_ms=config.dt_ms, sample_dt_ms=config.sample_dt_ms, record=record_vars, key=key, neuron_names=names)
-        act = activity_from_recording(sim, ca_rest_uM=config.indicator.ca_rest_uM if calcium else 0.05)
-        t0 = k * protocol.duration_ms
-        expected = np.asarray(fluorescence_from_activity(act, ind_p, optics_p, jnp.asarray(source), timing=timing, t0_ms=t0))
-        photons = add_noise(expected, _rng(seed, _STREAM_CAMERA, k), read_noise_e=config.read_noise_e)
-        dff = delta_f_over_f(photons, percentile=config.baseline_percentile, window_frames=window)
-        measured.append(Recording(
-            time_ms=timing.frame_times_ms(), neuron_ids=sim.neuron_ids, traces={"fluorescence": photons, "dff": dff},
-            units=dict(MEASURED_TRACES), dt_ms=timing.frame_period_ms, neuron_names=names,
-            metadata={"trial": k, "trial_start_ms": t0},
-        ))
-        traces, units = dict(sim.traces), dict(sim.units)
-        if calcium:
-            c, _ = _calcium_jit(act, ind_p, jnp.asarray(source), sample_dt_ms=config.sample_dt_ms)
-            traces["calcium"], units["calcium"] = np.asarray(c)[:-1], "uM"
-        truth.append(Recording(
-            time_ms=sim.time_ms, neuron_ids=sim.neuron_ids, traces=traces, units=units, dt_ms=sim.dt_ms,
-            spike_neuron_ids=sim.spike_neuron_ids, spike_times_ms=sim.spike_times_ms, spike_step_times_ms=sim.spike_step_times_ms,
-            neuron_names=names, metadata={**dict(sim.metadata), "trial": k, "trial_start_ms": t0},
-        ))
-        expected_all.append(expected)
+        results.append(_image_trial(model, stimulus, setup, seed=seed, trial=k, t0_ms=k * protocol.duration_ms))
         if progress is not None:
             progress(k + 1, protocol.trials)
+    measured, truth, expected_all = zip(*results)
     rec = ImagingRecording(
         trials=tuple(measured), config=config, protocol=protocol, stimulated_ids=targets,
         roi_positions_um=positions, seed=seed,
