@@ -23,8 +23,10 @@ A Phantom is immutable and validated on construction. It holds
     contact), ``contact_area_um2`` (the Circuit's value, biological um^2) and
     ``rendered_contact_area_um2`` (``contact_voxels`` x voxel face area, phantom um^2).
 ``gap_junctions`` : one row per electrical contact
-    ``gap_id, a, b, a_label, b_label, z_um, y_um, x_um, z_vox, y_vox, x_vox`` (a voxel of
-    ``b`` at the contact centre), ``contact_axis, contact_voxels, connexin_count,
+    ``gap_id`` (row of the Circuit's gap-junction table), ``a, b, a_label, b_label``,
+    contact centre ``z_um, y_um, x_um`` and ``z_vox, y_vox, x_vox`` (the voxel of ``b`` at
+    the contact centre), ``a_z_vox, a_y_vox, a_x_vox`` (a voxel of ``a`` at the centre of
+    its contact cell), ``contact_axis, contact_voxels, connexin_count,
     rendered_contact_area_um2``.
 ``molecules`` : one row per membrane protein molecule
     ``z_nm, y_nm, x_nm`` (float64, phantom frame; the voxel holding a molecule is
@@ -85,6 +87,7 @@ GAP_COLUMNS = {
     "gap_id": "int64", "a": "int64", "b": "int64", "a_label": "int64", "b_label": "int64",
     "z_um": "float64", "y_um": "float64", "x_um": "float64",
     "z_vox": "int64", "y_vox": "int64", "x_vox": "int64",
+    "a_z_vox": "int64", "a_y_vox": "int64", "a_x_vox": "int64",
     "contact_axis": "int64", "contact_voxels": "int64",
     "connexin_count": "float64", "rendered_contact_area_um2": "float64",
 }
@@ -126,13 +129,22 @@ def _normalise(df: Any, table: str) -> pd.DataFrame:
             raise _fail(table, col, "missing column")
         s = df[col]
         if kind == "str":
-            vals = s.astype(object).to_numpy() if isinstance(s.dtype, pd.CategoricalDtype) else s.to_numpy(dtype=object)
-            bad = np.fromiter((not isinstance(v, str) or v == "" for v in vals), bool, len(vals))
+            # Repeated names (protein, kind, compartment) are stored as categoricals.
+            cat = s.astype("category") if table in ("molecules", "skeletons") else None
+            if cat is not None:
+                cats = cat.cat.categories.to_numpy(dtype=object)
+                codes = cat.cat.codes.to_numpy()
+                vals = cats
+                bad_cat = np.fromiter((not isinstance(v, str) or v == "" for v in cats), bool, len(cats))
+                bad = (codes < 0) | (bad_cat[codes] if len(cats) else np.zeros(len(codes), bool))
+            else:
+                vals = s.to_numpy(dtype=object)
+                bad = np.fromiter((not isinstance(v, str) or v == "" for v in vals), bool, len(vals))
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise _fail(table, col, f"expected a non-empty string, got {vals[i]!r}", i)
-            # Repeated names (protein, kind, compartment) are stored as categoricals.
-            out[col] = pd.Categorical(vals) if table in ("molecules", "skeletons") else vals
+                got = s.iloc[i]
+                raise _fail(table, col, f"expected a non-empty string, got {got!r}", i)
+            out[col] = pd.Categorical(cat) if cat is not None else vals
             continue
         if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
             raise _fail(table, col, f"wrong dtype {s.dtype} (expected {kind})")
@@ -374,7 +386,7 @@ def _cross_check(t: dict[str, pd.DataFrame], labels: da.Array, vs: tuple[float, 
             wrong = lut.loc[df[id_col].to_numpy()].to_numpy() != df[lab_col].to_numpy()
             if wrong.any():
                 raise _fail(table, lab_col, "label does not match the neuron's label", _first(wrong))
-        prefixes = ("", "bouton_") if table == "synapses" else ("",)
+        prefixes = ("", "bouton_") if table == "synapses" else ("", "a_")
         for pre in prefixes:
             vox = df[[f"{pre}{a}_vox" for a in AXES]].to_numpy()
             bad = ((vox < 0) | (vox >= shape)).any(axis=1)

@@ -1,0 +1,379 @@
+"""Turn a routed lattice into a Phantom: templates, contact boxes, tables, molecules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._errors import NeurophantomError
+from ..types import Circuit
+from ..types.phantom import Phantom
+from .config import TissueConfig
+from .geometry import (AXON, COMPARTMENT_NAMES, DENDRITE, N_FACES, SOMA, Geometry, face_axis, face_sign,
+                       neurite_template, patch_mask, soma_template)
+from .layout import SiteMap
+from .molecules import (CHANNEL_KEY, CONNEXIN_KEY, RECEPTOR_KEY, _rng, exposed_surface, molecule_frame,
+                        patch_points, points_block)
+from .render import RenderPlan, label_volume, render_block
+
+RULES = {
+    "contact_voxels": "max(1, rint(contact_area_um2 * geometry_scale**2 / voxel face area normal to contact_axis))",
+    "receptors": "rint(density * contact_area_um2) per receptor type, on the postsynaptic side of the contact",
+    "connexins": "rint(connexin_count) hemichannels on each side of the gap-junction contact",
+    "channels": "rint(density * membrane_area_um2 * channel_sampling_fraction) per channel type, on soma and dendrite membrane",
+    "gap_contact_area_um2": "connexin_count / connexin_density_per_um2",
+}
+
+
+def _unpad(lat, lst, dtype) -> np.ndarray:
+    return np.asarray(lst, dtype=dtype).reshape(lat.padded)[1:-1, 1:-1, 1:-1]
+
+
+class _Bank:
+    """Template bank: key -> id, id 0 the empty cell."""
+
+    def __init__(self, geom: Geometry):
+        self.geom = geom
+        self.keys: dict = {}
+        self.arrays = [np.zeros(geom.pitch, dtype=bool)]
+
+    def id(self, key) -> int:
+        if key not in self.keys:
+            if key[0] == "n":
+                arr = neurite_template(self.geom, key[2], key[1])
+            else:
+                arr = soma_template(self.geom, key[1], key[2], key[3])
+            self.keys[key] = len(self.arrays)
+            self.arrays.append(arr)
+        return self.keys[key]
+
+    def stacked(self) -> np.ndarray:
+        return np.stack(self.arrays).reshape(len(self.arrays), -1)
+
+
+def _template_grid(grown, bank: _Bank) -> np.ndarray:
+    lat, b = grown.lat, grown.geom.soma_cells
+    owner = _unpad(lat, lat.owner, np.int64)
+    comp = _unpad(lat, lat.comp, np.int64)
+    mask = _unpad(lat, lat.mask, np.int64)
+    tid = np.zeros(lat.shape, dtype=np.int32)
+    neur = (owner >= 0) & ((comp == AXON) | (comp == DENDRITE))
+    codes = comp * 64 + mask
+    for code in np.unique(codes[neur]):
+        tid[neur & (codes == code)] = bank.id(("n", int(code // 64), int(code % 64)))
+    exit_of = {}
+    for n, exits in enumerate(lat.exits):
+        for c, f in exits:
+            if c in lat.exit_used:
+                exit_of[lat.coords(c)] = (f, lat.exit_used[c])
+    for o in grown.block_origin:
+        for pos in np.ndindex(b, b, b):
+            cell = tuple(int(v) for v in o + np.asarray(pos))
+            f, ec = exit_of.get(cell, (-1, 0))
+            tid[cell] = bank.id(("s", tuple(int(v) for v in pos), f, ec))
+    return tid
+
+
+def _boxes(grown, circuit: Circuit, config: TissueConfig, owner: np.ndarray):
+    geom, lat = grown.geom, grown.lat
+    p = np.asarray(geom.pitch)
+    s2 = config.geometry_scale ** 2
+    patches: dict = {}
+    lo, hi, axis, label, pid, info = [], [], [], [], [], []
+    syn_area = circuit.synapses["contact_area_um2"].to_numpy()
+    gap_area = circuit.gap_junctions["connexin_count"].to_numpy() / config.connexin_density_per_um2
+    for pl in grown.placed:
+        H = np.asarray(lat.coords(pl.host))
+        P = np.asarray(lat.coords(pl.partner))
+        k, s = face_axis(pl.face), face_sign(pl.face)
+        area_bio = syn_area[pl.row] if pl.kind == "synapse" else gap_area[pl.row]
+        n = geom.contact_pixels(area_bio * s2, k)
+        if (k, n) not in patches:
+            patches[(k, n)] = (len(patches), patch_mask(geom, k, n))
+        c = p[k] // 2
+        for cell, near_low in ((H, s < 0), (P, s > 0)):
+            a, b = cell * p, (cell + 1) * p
+            a, b = a.copy(), b.copy()
+            if near_low:
+                b[k] = cell[k] * p[k] + c + 1
+            else:
+                a[k] = cell[k] * p[k] + c
+            lo.append(a); hi.append(b); axis.append(k)
+            label.append(owner[tuple(cell)] + 1); pid.append(patches[(k, n)][0])
+        info.append((pl, H, P, k, s, n, area_bio))
+    masks = tuple(m for _, m in sorted(patches.values(), key=lambda t: t[0]))
+    arrs = (np.asarray(lo, np.int64).reshape(-1, 3), np.asarray(hi, np.int64).reshape(-1, 3),
+            np.asarray(axis, np.int64), np.asarray(label, np.int64), np.asarray(pid, np.int64))
+    return arrs, masks, info
+
+
+def _contact_tables(info, owner: np.ndarray, geom: Geometry, ids: np.ndarray):
+    p = np.asarray(geom.pitch)
+    vox = np.asarray(geom.voxel_nm)
+    syn_rows, gap_rows = [], []
+    for pl, H, P, k, s, n, area_bio in info:
+        centre_vox = P * p + p // 2
+        post_vox = centre_vox.copy()
+        post_vox[k] = P[k] * p[k] if s > 0 else P[k] * p[k] + p[k] - 1
+        centre_um = (centre_vox + 0.5) * vox / 1000.0
+        centre_um[k] = (P[k] * p[k] if s > 0 else (P[k] + 1) * p[k]) * vox[k] / 1000.0
+        host_vox = H * p + p // 2
+        pre_id, post_id = int(ids[owner[tuple(H)]]), int(ids[owner[tuple(P)]])
+        row = {
+            "z_um": centre_um[0], "y_um": centre_um[1], "x_um": centre_um[2],
+            "z_vox": post_vox[0], "y_vox": post_vox[1], "x_vox": post_vox[2],
+            "contact_axis": k, "contact_voxels": n,
+            "rendered_contact_area_um2": n * geom.face_area_nm2(k) / 1e6,
+            "_row": pl.row, "_pre": pre_id, "_post": post_id,
+            "_host": host_vox,
+        }
+        (syn_rows if pl.kind == "synapse" else gap_rows).append(row)
+    return syn_rows, gap_rows
+
+
+def _synapse_table(rows, circuit: Circuit) -> pd.DataFrame:
+    rows = sorted(rows, key=lambda r: r["_row"])
+    syn = circuit.synapses
+    idx = [r["_row"] for r in rows]
+    df = pd.DataFrame({
+        "synapse_id": syn["synapse_id"].to_numpy()[idx] if rows else np.zeros(0, np.int64),
+        "pre": [r["_pre"] for r in rows], "post": [r["_post"] for r in rows],
+    })
+    for col in ("z_um", "y_um", "x_um", "z_vox", "y_vox", "x_vox", "contact_axis", "contact_voxels", "rendered_contact_area_um2"):
+        df[col] = [r[col] for r in rows]
+    for j, a in enumerate("zyx"):
+        df[f"bouton_{a}_vox"] = [int(r["_host"][j]) for r in rows]
+    df["contact_area_um2"] = syn["contact_area_um2"].to_numpy()[idx] if rows else np.zeros(0)
+    return df.astype({c: np.int64 for c in df.columns if c.endswith("_vox") or c in ("pre", "post", "contact_axis", "contact_voxels")})
+
+
+def _gap_table(rows, circuit: Circuit) -> pd.DataFrame:
+    rows = sorted(rows, key=lambda r: r["_row"])
+    gj = circuit.gap_junctions
+    idx = [r["_row"] for r in rows]
+    df = pd.DataFrame({
+        "gap_id": np.asarray(idx, np.int64), "a": [r["_pre"] for r in rows], "b": [r["_post"] for r in rows],
+    })
+    for col in ("z_um", "y_um", "x_um", "z_vox", "y_vox", "x_vox", "contact_axis", "contact_voxels", "rendered_contact_area_um2"):
+        df[col] = [r[col] for r in rows]
+    for j, a in enumerate("zyx"):
+        df[f"a_{a}_vox"] = [int(r["_host"][j]) for r in rows]
+    df["connexin_count"] = gj["connexin_count"].to_numpy()[idx] if rows else np.zeros(0)
+    return df.astype({c: np.int64 for c in df.columns if c.endswith("_vox") or c in ("a", "b", "contact_axis", "contact_voxels")})
+
+
+def _contact_molecules(info, circuit: Circuit, owner: np.ndarray, geom: Geometry, ids: np.ndarray, seed: int) -> list[dict]:
+    parts = []
+    syn = circuit.synapses
+    rec = circuit.receptor_types
+    dens = syn[list(rec)].to_numpy(dtype=float) if rec else np.zeros((len(syn), 0))
+    for pl, H, P, k, s, n, area_bio in info:
+        if pl.kind == "synapse":
+            rng = _rng(seed, RECEPTOR_KEY, pl.row)
+            post = int(ids[owner[tuple(P)]])
+            sid = int(syn["synapse_id"].iloc[pl.row])
+            for j, r in enumerate(rec):
+                count = int(np.rint(dens[pl.row, j] * area_bio))
+                if count:
+                    pts = patch_points(geom, P, pl.face, n, count, "partner", rng)
+                    parts.append(points_block(pts, r, "receptor", post, synapse_id=sid))
+        else:
+            rng = _rng(seed, CONNEXIN_KEY, pl.row)
+            count = int(np.rint(circuit.gap_junctions["connexin_count"].iloc[pl.row]))
+            for cell, side in ((H, "host"), (P, "partner")):
+                who = int(ids[owner[tuple(cell)]])
+                pts = patch_points(geom, cell, pl.face, n, count, side, rng)
+                parts.append(points_block(pts, "connexin", "connexin", who, gap_id=pl.row))
+    return parts
+
+
+def _template_surface(bank: _Bank, t: int, mask: int) -> tuple[np.ndarray, float]:
+    on = bank.arrays[t]
+    region = np.pad(on, 1).astype(np.int8)
+    for f in range(N_FACES):
+        if mask >> f & 1:
+            k = face_axis(f)
+            dst = [slice(1, -1)] * 3
+            src = [slice(None)] * 3
+            dst[k] = -1 if f % 2 else 0
+            src[k] = -1 if f % 2 else 0
+            region[tuple(dst)] = on[tuple(src)]
+    return exposed_surface(region, 1, (slice(1, -1),) * 3, bank.geom)
+
+
+def _membranes(grown, plan: RenderPlan, bank: _Bank, labels: np.ndarray):
+    """Per neuron: list of (voxel origin, local membrane voxels) pieces and total area nm^2."""
+    lat, geom = grown.lat, grown.geom
+    p = np.asarray(geom.pitch)
+    b = geom.soma_cells
+    owner = _unpad(lat, lat.owner, np.int64)
+    comp = _unpad(lat, lat.comp, np.int64)
+    mask = _unpad(lat, lat.mask, np.int64)
+    cface = _unpad(lat, lat.cface, np.int64)
+    n = len(labels)
+    pieces: list[list] = [[] for _ in range(n)]
+    area = np.zeros(n)
+    cache: dict = {}
+    for i, o in enumerate(grown.block_origin):
+        lo = o * p - 1
+        hi = (o + b) * p + 1
+        region = render_block(plan, tuple(lo), tuple(hi))
+        vox, a = exposed_surface(region, int(labels[i]), (slice(1, -1),) * 3, geom)
+        pieces[i].append((o * p, vox))
+        area[i] += a
+    for cell in np.argwhere((owner >= 0) & (comp == DENDRITE)):
+        cell = tuple(int(v) for v in cell)
+        i = int(owner[cell])
+        if cface[cell]:
+            lo = np.asarray(cell) * p - 1
+            region = render_block(plan, tuple(lo), tuple(lo + p + 2))
+            vox, a = exposed_surface(region, int(labels[i]), (slice(1, -1),) * 3, geom)
+        else:
+            key = int(plan.tid[cell])
+            if key not in cache:
+                cache[key] = _template_surface(bank, key, int(mask[cell]))
+            vox, a = cache[key]
+        pieces[i].append((np.asarray(cell) * p, vox))
+        area[i] += a
+    return pieces, area
+
+
+def _channel_molecules(circuit: Circuit, pieces, area_bio: np.ndarray, config: TissueConfig, geom: Geometry) -> tuple[list[dict], float]:
+    ch = circuit.channel_types
+    dens = circuit.neurons[list(ch)].to_numpy(dtype=float) if ch else np.zeros((circuit.n_neurons, 0))
+    if np.isnan(dens).any():
+        bad = circuit.neurons["name"].iloc[int(np.flatnonzero(np.isnan(dens).any(1))[0])]
+        raise NeurophantomError(f"tissue: neuron {bad!r} has unobserved (NaN) channel densities")
+    expected = float((dens * area_bio[:, None]).sum())
+    f = 1.0 if expected <= config.max_channel_molecules else config.max_channel_molecules / expected
+    vox = np.asarray(geom.voxel_nm)
+    parts = []
+    ids = circuit.neuron_ids
+    for i in range(circuit.n_neurons):
+        sizes = np.asarray([len(v) for _, v in pieces[i]])
+        if sizes.sum() == 0:
+            continue
+        rng = _rng(config.seed, CHANNEL_KEY, i)
+        cum = np.cumsum(sizes)
+        for j, c in enumerate(ch):
+            count = int(np.rint(dens[i, j] * area_bio[i] * f))
+            if not count:
+                continue
+            flat = rng.integers(0, cum[-1], count)
+            piece = np.searchsorted(cum, flat, side="right")
+            within = flat - np.concatenate([[0], cum[:-1]])[piece]
+            pts = np.empty((count, 3))
+            for q in np.unique(piece):
+                sel = piece == q
+                origin, local = pieces[i][q]
+                pts[sel] = origin + local[within[sel]]
+            pts = (pts + rng.uniform(0.0, 1.0, (count, 3))) * vox
+            parts.append(points_block(pts, c, "channel", int(ids[i])))
+    return parts, f
+
+
+def _skeletons(grown, circuit: Circuit, geom: Geometry) -> pd.DataFrame:
+    lat = grown.lat
+    p, vox = np.asarray(geom.pitch), np.asarray(geom.voxel_nm)
+    owner = np.asarray(lat.owner)
+    comp = np.asarray(lat.comp)
+    conn = np.asarray(lat.conn)
+    cells = np.flatnonzero((owner >= 0) & conn & ((comp == AXON) | (comp == DENDRITE)))
+    exits = np.asarray(sorted(lat.exit_used), dtype=np.int64)
+    rows = []
+    b = geom.soma_cells
+    ids = circuit.neuron_ids
+    for i, o in enumerate(grown.block_origin):
+        centre = (o * p + (b * p) // 2 + 0.5) * vox / 1000
+        rows.append((ids[i], i, -1, -1, *centre, geom.soma_radius_nm / 1000, SOMA))
+    for c in np.concatenate([exits, cells]):
+        c = int(c)
+        n = lat.owner[c]
+        centre = (np.asarray(lat.coords(c)) * p + p // 2 + 0.5) * vox / 1000
+        kind = lat.exit_used.get(c, lat.comp[c])
+        rows.append((ids[n], n, c, lat.parent[c], *centre, geom.radius_nm[kind] / 1000, kind))
+    df = pd.DataFrame(rows, columns=["neuron_id", "_n", "_cell", "_parent", "z_um", "y_um", "x_um", "radius_um", "_comp"])
+    df = df.sort_values(["_n", "_cell"], kind="stable").reset_index(drop=True)
+    df["node_id"] = df.groupby("_n").cumcount().astype(np.int64)
+    lookup = {(n, c): k for n, c, k in zip(df["_n"], df["_cell"], df["node_id"])}
+    parent = []
+    for n, c, par in zip(df["_n"], df["_cell"], df["_parent"]):
+        if c == -1:
+            parent.append(-1)
+        elif par == -1:
+            parent.append(0)  # an exit cell hangs off the soma node
+        else:
+            parent.append(lookup[(n, par)])
+    df["parent_id"] = np.asarray(parent, np.int64)
+    df["compartment"] = [COMPARTMENT_NAMES[int(k)] for k in df["_comp"]]
+    return df[["neuron_id", "node_id", "parent_id", "z_um", "y_um", "x_um", "radius_um", "compartment"]]
+
+
+def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: SiteMap, dropped: list[int],
+                     *, progress: bool = False) -> Phantom:
+    """Build the render plan, tables and molecules of a grown lattice."""
+    geom, lat = grown.geom, grown.lat
+    if circuit.receptor_types and circuit.synapses[list(circuit.receptor_types)].isna().to_numpy().any():
+        raise NeurophantomError("tissue: the circuit has unobserved (NaN) receptor densities")
+    owner = _unpad(lat, lat.owner, np.int64)
+    n = circuit.n_neurons
+    labels = np.arange(1, n + 1, dtype=np.int64)
+    dtype = np.dtype(config.label_dtype)
+    if n >= np.iinfo(dtype).max:
+        raise NeurophantomError(f"tissue: {n} neurons do not fit label dtype {dtype}")
+    bank = _Bank(geom)
+    tid = _template_grid(grown, bank)
+    cell_label = np.where(owner >= 0, owner + 1, 0).astype(dtype)
+    (blo, bhi, bax, blab, bpid), masks, info = _boxes(grown, circuit, config, owner)
+    plan = RenderPlan(geom=geom, shape_cells=lat.shape, tid=tid, cell_label=cell_label, bank=bank.stacked(),
+                      box_lo=blo, box_hi=bhi, box_axis=bax, box_label=blab.astype(dtype), box_patch=bpid,
+                      patches=masks, dtype=dtype)
+    ids = circuit.neuron_ids
+    syn_rows, gap_rows = _contact_tables(info, owner, geom, ids)
+    synapses = _synapse_table(syn_rows, circuit)
+    gaps = _gap_table(gap_rows, circuit)
+    for df, cols in ((synapses, ("pre", "post")), (gaps, ("a", "b"))):
+        for col in cols:
+            df[f"{col}_label"] = labels[circuit.index_of(df[col].to_numpy())] if len(df) else np.zeros(0, np.int64)
+    pieces, area_nm2 = _membranes(grown, plan, bank, labels)
+    area_bio = area_nm2 / 1e6 / config.geometry_scale ** 2
+    parts = _contact_molecules(info, circuit, owner, geom, ids, config.seed)
+    ch_parts, f = _channel_molecules(circuit, pieces, area_bio, config, geom)
+    molecules = molecule_frame(parts + ch_parts)
+    p = np.asarray(geom.pitch)
+    vox = np.asarray(geom.voxel_nm)
+    b = geom.soma_cells
+    centres = (grown.block_origin * p + (b * p) // 2 + 0.5) * vox / 1000
+    neurons = pd.DataFrame({
+        "neuron_id": ids, "label": labels, "name": circuit.neurons["name"].to_numpy(),
+        "cell_type": circuit.neurons["cell_type"].to_numpy(),
+        "soma_z_um": centres[:, 0], "soma_y_um": centres[:, 1], "soma_x_um": centres[:, 2],
+        "soma_radius_um": np.full(n, geom.soma_radius_nm / 1000), "membrane_area_um2": area_bio,
+    })
+    head = circuit.header()
+    provenance = {k: head[k] for k in ("source", "dataset", "seed", "config", "counts", "channel_types", "receptor_types")}
+    metadata = {
+        "geometry_scale": config.geometry_scale,
+        "lattice_pitch_vox": list(geom.pitch),
+        "lattice_pitch_nm": [float(v) for v in p * vox],
+        "lattice_shape_cells": list(lat.shape),
+        "contact_window_vox": [int(v) for v in p // 2 + 1],
+        "soma_cells": b,
+        "soma_radius_nm": geom.soma_radius_nm,
+        "axon_radius_nm": geom.radius_nm[AXON],
+        "dendrite_radius_nm": geom.radius_nm[DENDRITE],
+        "soma_gap_cells": grown.gap_cells,
+        "border_cells": grown.border_cells,
+        "layout_sites_per_um": site_map.sites_per_um,
+        "channel_sampling_fraction": f,
+        "connexin_density_per_um2": config.connexin_density_per_um2,
+        "channel_types": list(circuit.channel_types),
+        "receptor_types": list(circuit.receptor_types),
+        "autapse_rows": [int(r) for r in dropped],
+        "rules": RULES,
+    }
+    return Phantom(
+        labels=label_volume(plan, config.chunk_shape), voxel_size_nm=tuple(vox), neurons=neurons,
+        synapses=synapses, gap_junctions=gaps, molecules=molecules, skeletons=_skeletons(grown, circuit, geom),
+        provenance=provenance, config=config.model_dump(mode="json"), seed=config.seed, metadata=metadata,
+    )

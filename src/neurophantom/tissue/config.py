@@ -1,0 +1,89 @@
+"""TissueConfig: every knob of :func:`~neurophantom.tissue.grow_tissue`, validated.
+
+Lengths named ``*_um`` are biological (the Circuit's frame); the phantom is drawn at
+``geometry_scale`` times those lengths (areas at ``geometry_scale**2``), on voxels of
+``voxel_size_nm`` (z, y, x). ``geometry_scale=1`` is real scale; the default 0.5 draws
+neurites and contacts at half size so that a 200-neuron organoid stays a few hundred
+voxels across. An instrument's resolution relative to the tissue changes with the scale:
+use 1.0 for resolution studies.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class TissueConfig(BaseModel):
+    """How to fold a Circuit into a Phantom.
+
+    Parameters
+    ----------
+    seed : int
+        Root seed of every random draw (layout jitter, routing order, molecule positions).
+    voxel_size_nm : (float, float, float)
+        Voxel size along (z, y, x) in nm; may differ per axis.
+    geometry_scale : float
+        Phantom length per biological length (1.0 = real scale).
+    axon_radius_um, dendrite_radius_um, soma_radius_um : float
+        Biological radii of axon and dendrite cables and of the soma sphere.
+    lattice_pitch_nm : float or None
+        Spacing of the routing lattice in phantom nm; ``None`` picks the smallest pitch
+        that holds the thickest cable and the largest contact patch with one voxel of
+        extracellular space around everything.
+    layout : "auto", "circuit" or "grid"
+        Soma placement: the Circuit's positions (compressed to the site grid), a compact
+        grid in Circuit row order, or "auto" (positions if they are not all equal).
+    site_slack : float
+        Soma sites per neuron in the "circuit" layout (>= 1; more = sparser somata).
+    soma_gap_cells : int
+        Free lattice cells between soma blocks (room for neurites).
+    border_cells : int
+        Free lattice cells around the outermost somata.
+    chunk_shape : (int, int, int)
+        Chunk shape (z, y, x) in voxels of the rendered label volume.
+    max_channel_molecules : int
+        Cap on channel molecules; above it every channel count is scaled by one
+        sampling fraction (recorded in the phantom metadata).
+    connexin_density_per_um2 : float
+        Gap-junction plaque density: a junction of ``n`` channels gets a contact of
+        ``n / connexin_density_per_um2`` um^2.
+    max_route_expansions : int
+        Search budget of one neurite route (lattice cells expanded).
+    label_dtype : "uint32" or "uint64"
+        Dtype of the label volume.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = Field(0, ge=0)
+    voxel_size_nm: tuple[float, float, float] = (40.0, 40.0, 40.0)
+    geometry_scale: float = Field(0.5, gt=0.0, le=4.0)
+    axon_radius_um: float = Field(0.12, gt=0.0)
+    dendrite_radius_um: float = Field(0.3, gt=0.0)
+    soma_radius_um: float = Field(2.0, gt=0.0)
+    lattice_pitch_nm: Optional[float] = Field(None, gt=0.0)
+    layout: Literal["auto", "circuit", "grid"] = "auto"
+    site_slack: float = Field(2.0, ge=1.0, le=64.0)
+    soma_gap_cells: int = Field(4, ge=2, le=64)
+    border_cells: int = Field(3, ge=1, le=64)
+    chunk_shape: tuple[int, int, int] = (128, 128, 128)
+    max_channel_molecules: int = Field(200_000, ge=0)
+    connexin_density_per_um2: float = Field(1.0e4, gt=0.0)
+    max_route_expansions: int = Field(200_000, ge=100)
+    label_dtype: Literal["uint32", "uint64"] = "uint32"
+
+    @field_validator("voxel_size_nm")
+    @classmethod
+    def _positive_voxels(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not all(x > 0 and x < 1e6 for x in v):
+            raise ValueError(f"voxel_size_nm must be three positive numbers (z, y, x), got {v}")
+        return v
+
+    @field_validator("chunk_shape")
+    @classmethod
+    def _positive_chunks(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        if not all(8 <= x <= 2048 for x in v):
+            raise ValueError(f"chunk_shape entries must be in 8..2048 voxels, got {v}")
+        return v

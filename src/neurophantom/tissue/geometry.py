@@ -1,0 +1,203 @@
+"""Lattice geometry and voxel templates.
+
+The phantom is drawn on a routing lattice: cubic-ish cells of ``pitch`` voxels per axis
+(odd, so every cell has a centre voxel). Every cell belongs to at most one neuron and
+holds one of a few shapes (a *template*):
+
+- a neurite cell: a sphere of the cable radius at the cell centre plus, for each face
+  that connects to the next cell of the same tree, a cylinder from the centre to that
+  face (axis-aligned cables; the cross-section on a shared face is identical on both
+  sides, so cables are continuous);
+- a soma cell: its part of the soma sphere (centred on a block of ``soma_cells``^3
+  cells) plus, on the six face-centre cells of the block, an exit cylinder where a
+  neurite leaves.
+
+Every template leaves the outermost voxel layer of its cell empty except where a cable
+crosses a connected face, so two different neurons are always at least two voxels apart
+(no face, edge or corner contact) except at the contact patches drawn in
+:mod:`neurophantom.tissue.render`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from .._errors import NeurophantomError
+from .config import TissueConfig
+
+AXON, DENDRITE, SOMA = 1, 2, 3
+COMPARTMENT_NAMES = {AXON: "axon", DENDRITE: "dendrite", SOMA: "soma"}
+#: face f: axis f // 2, direction -1 for even f, +1 for odd f: (-z, +z, -y, +y, -x, +x)
+N_FACES = 6
+
+
+def face_axis(face: int) -> int:
+    return face // 2
+
+
+def face_sign(face: int) -> int:
+    return 1 if face % 2 else -1
+
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """Sizes of the lattice in voxels and of the shapes in phantom nm."""
+
+    voxel_nm: tuple[float, float, float]
+    pitch: tuple[int, int, int]
+    radius_nm: dict
+    soma_cells: int
+    soma_radius_nm: float
+    scale: float
+
+    @property
+    def pitch_nm(self) -> np.ndarray:
+        return np.asarray(self.pitch) * np.asarray(self.voxel_nm)
+
+    def face_area_nm2(self, axis: int) -> float:
+        """Area of one voxel face normal to ``axis``."""
+        a, b = (i for i in range(3) if i != axis)
+        return self.voxel_nm[a] * self.voxel_nm[b]
+
+    def patch_capacity(self, axis: int) -> int:
+        """Most contact pixels a face normal to ``axis`` holds (one free voxel rim)."""
+        a, b = (i for i in range(3) if i != axis)
+        return (self.pitch[a] - 2) * (self.pitch[b] - 2)
+
+    def contact_pixels(self, area_phantom_um2: float, axis: int) -> int:
+        """The voxel rule: ``max(1, rint(area / face area))`` face pairs for a contact."""
+        return max(1, int(np.rint(area_phantom_um2 * 1e6 / self.face_area_nm2(axis))))
+
+
+def _odd_ceil(x: float) -> int:
+    n = max(1, math.ceil(x - 1e-9))
+    return n if n % 2 else n + 1
+
+
+def _pitch_ok(pitch: tuple[int, ...], vox: np.ndarray, r_max: float, area_max_nm2: float) -> str | None:
+    for a in range(3):
+        if pitch[a] < 5:
+            return f"pitch of {pitch[a]} voxels along axis {'zyx'[a]} (need >= 5)"
+        if r_max > pitch[a] * vox[a] / 2 - vox[a]:
+            return f"cable radius {r_max:.1f} nm does not fit a pitch of {pitch[a] * vox[a]:.1f} nm along {'zyx'[a]}"
+    for k in range(3):
+        a, b = (i for i in range(3) if i != k)
+        need = max(1, int(np.rint(area_max_nm2 / (vox[a] * vox[b]))))
+        if need > (pitch[a] - 2) * (pitch[b] - 2):
+            return f"largest contact ({area_max_nm2 / 1e6:.4f} um^2 in the phantom) does not fit a lattice face normal to {'zyx'[k]}"
+    return None
+
+
+def choose_geometry(config: TissueConfig, max_contact_um2: float) -> Geometry:
+    """Pitch and soma size for ``config``; ``max_contact_um2`` is biological."""
+    s = config.geometry_scale
+    vox = np.asarray(config.voxel_size_nm, dtype=float)
+    radius = {AXON: config.axon_radius_um * s * 1e3, DENDRITE: config.dendrite_radius_um * s * 1e3}
+    r_max = max(radius.values())
+    area_max = max_contact_um2 * s * s * 1e6
+    if config.lattice_pitch_nm is not None:
+        pitch = tuple(_odd_ceil(config.lattice_pitch_nm / v) for v in vox)
+        problem = _pitch_ok(pitch, vox, r_max, area_max)
+        if problem:
+            raise NeurophantomError(f"tissue: lattice_pitch_nm={config.lattice_pitch_nm} too small: {problem}")
+    else:
+        p_nm = max(float(vox.max()) * 5, 2 * (r_max + float(vox.max())))
+        while True:
+            pitch = tuple(_odd_ceil(p_nm / v) for v in vox)
+            if _pitch_ok(pitch, vox, r_max, area_max) is None:
+                break
+            p_nm += float(vox.min())
+            if p_nm > 1e7:
+                raise NeurophantomError("tissue: no lattice pitch fits these radii and contact sizes")
+    pitch_nm = np.asarray(pitch) * vox
+    r_soma = config.soma_radius_um * s * 1e3
+    b = 3
+    while r_soma > float(np.min(b * pitch_nm / 2 - vox)):
+        b += 2
+    # The soma sphere must reach the centres of its exit cells, so that exits connect.
+    r_soma = max(r_soma, float(np.max((b - 1) / 2 * pitch_nm + vox)))
+    r_soma = min(r_soma, float(np.min(b * pitch_nm / 2 - vox)))
+    return Geometry(
+        voxel_nm=tuple(float(v) for v in vox), pitch=pitch, radius_nm=radius,
+        soma_cells=b, soma_radius_nm=r_soma, scale=s,
+    )
+
+
+def _centres(geom: Geometry) -> list[np.ndarray]:
+    """Voxel-centre coordinates (nm) inside one cell, per axis, broadcastable."""
+    out = []
+    for a in range(3):
+        c = (np.arange(geom.pitch[a]) + 0.5) * geom.voxel_nm[a]
+        shape = [1, 1, 1]
+        shape[a] = -1
+        out.append(c.reshape(shape))
+    return out
+
+
+def _tube(geom: Geometry, face: int, radius: float) -> np.ndarray:
+    """Voxels within ``radius`` of the segment from the cell centre to ``face``'s centre."""
+    x = _centres(geom)
+    centre = geom.pitch_nm / 2
+    k = face_axis(face)
+    along = (x[k] - centre[k]) * face_sign(face)
+    t = np.clip(along, 0.0, None)
+    d2 = (along - t) ** 2
+    for a in range(3):
+        if a != k:
+            d2 = d2 + (x[a] - centre[a]) ** 2
+    return np.broadcast_to(d2 <= radius * radius, geom.pitch)
+
+
+def neurite_template(geom: Geometry, mask: int, comp: int) -> np.ndarray:
+    """Cell of compartment ``comp`` with cables to the faces set in the 6-bit ``mask``."""
+    r = geom.radius_nm[comp]
+    x = _centres(geom)
+    centre = geom.pitch_nm / 2
+    d2 = sum((x[a] - centre[a]) ** 2 for a in range(3))
+    out = np.broadcast_to(d2 <= r * r, geom.pitch).copy()
+    for f in range(N_FACES):
+        if mask >> f & 1:
+            out |= _tube(geom, f, r)
+    return out
+
+
+def soma_template(geom: Geometry, pos: tuple[int, int, int], exit_face: int, exit_comp: int) -> np.ndarray:
+    """Cell ``pos`` (index inside the soma block) of the soma sphere, plus an exit cable."""
+    x = _centres(geom)
+    b = geom.soma_cells
+    block_centre = b * geom.pitch_nm / 2
+    d2 = sum((x[a] + pos[a] * geom.pitch_nm[a] - block_centre[a]) ** 2 for a in range(3))
+    out = np.broadcast_to(d2 <= geom.soma_radius_nm ** 2, geom.pitch).copy()
+    if exit_face >= 0:
+        out |= _tube(geom, exit_face, geom.radius_nm[exit_comp])
+    return out
+
+
+def patch_order(geom: Geometry, axis: int) -> np.ndarray:
+    """Interior pixels of a face normal to ``axis``, nearest to the face centre first.
+
+    Returns an (n, 2) array of (a, b) pixel indices along the two lateral axes in
+    (z, y, x) order; ties break by index, so the order is deterministic.
+    """
+    la, lb = (i for i in range(3) if i != axis)
+    pa, pb = geom.pitch[la], geom.pitch[lb]
+    ia, ib = np.meshgrid(np.arange(1, pa - 1), np.arange(1, pb - 1), indexing="ij")
+    da_ = (ia + 0.5 - pa / 2) * geom.voxel_nm[la]
+    db_ = (ib + 0.5 - pb / 2) * geom.voxel_nm[lb]
+    d2 = (da_ ** 2 + db_ ** 2).ravel()
+    order = np.lexsort((ib.ravel(), ia.ravel(), np.round(d2, 6)))
+    return np.stack([ia.ravel()[order], ib.ravel()[order]], axis=1)
+
+
+def patch_mask(geom: Geometry, axis: int, n: int) -> np.ndarray:
+    """(p_a, p_b) boolean mask of the first ``n`` pixels of :func:`patch_order`."""
+    la, lb = (i for i in range(3) if i != axis)
+    order = patch_order(geom, axis)
+    if n > len(order):
+        raise NeurophantomError(f"tissue: contact of {n} pixels exceeds a lattice face ({len(order)})")
+    m = np.zeros((geom.pitch[la], geom.pitch[lb]), dtype=bool)
+    m[order[:n, 0], order[:n, 1]] = True
+    return m
