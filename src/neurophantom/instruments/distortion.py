@@ -12,7 +12,11 @@ squared-exponential correlation of length ``length_nm``) and uniform phases. It 
 everywhere by a few numbers, so every chunk evaluates the same field, and it is bounded by
 ``rms_nm * sqrt(2 K)``. On a grid, ``cos(p + l)`` is expanded as
 ``cos p cos l - sin p sin l`` over a (z, y) plane term and an x line term computed from
-global coordinates, so every chunk gets the same floats as the whole volume.
+global coordinates, so every chunk gets the same floats as the whole volume. To image a
+volume, the field is evaluated at the centres of cells of a few voxels (aligned to the
+global grid, at most 1/20 of the correlation length across) and held constant in each
+cell (:meth:`Distortion.on_cells`): the step between cells is about 1/20 of the field's
+change over a correlation length, far below a voxel, and the cost drops by the cell volume.
 
 References
 ----------
@@ -76,3 +80,20 @@ class Distortion:
                 line = kx * cx + self.phases[a, k]  # cos(p + l) = cos p cos l - sin p sin l
                 out[a] += amp * (cos_p * np.cos(line)[None, None, :] - sin_p * np.sin(line)[None, None, :])
         return out
+
+    def cell_vox(self, voxel_size_nm) -> tuple[int, int, int]:
+        """Cell edge (voxels) per axis: up to 4 voxels, at most 1/20 of the shortest wavelength scale."""
+        length = 1.0 / max(float(np.abs(self.wavevectors).max()), 1e-300)
+        return tuple(int(max(1, min(4, length / (20.0 * v)))) for v in voxel_size_nm)
+
+    def on_cells(self, start, stop, voxel_size_nm) -> np.ndarray:
+        """Displacement (3, z, y, x) on voxels ``start..stop``, constant in each global cell."""
+        cell = self.cell_vox(voxel_size_nm)
+        c0 = [int(a) // c for a, c in zip(start, cell)]
+        c1 = [-(-int(b) // c) for b, c in zip(stop, cell)]
+        centres = [(np.arange(a, b) * c + c / 2.0) * v for a, b, c, v in zip(c0, c1, cell, voxel_size_nm)]
+        coarse = self.on_grid(centres)
+        for a in range(3):
+            coarse = np.repeat(coarse, cell[a], axis=a + 1)
+        crop = tuple(slice(int(s0) - a * c, int(s1) - a * c) for s0, s1, a, c in zip(start, stop, c0, cell))
+        return np.ascontiguousarray(coarse[(slice(None),) + crop])

@@ -115,11 +115,12 @@ class ForwardPlan:
 
 def _displacement(plan: ForwardPlan, ch: ChannelPlan, start, stop) -> np.ndarray:
     """Total tissue displacement (3, z, y, x) nm at the voxel centres of a block."""
-    c = [plan.grid.centres_nm(a, start[a], stop[a]) for a in range(3)]
+    c0 = plan.grid.centres_nm(0, start[0], stop[0])
     shape = tuple(b - a for a, b in zip(start, stop))
-    u = plan.distortion.on_grid(c) if plan.distortion is not None else np.zeros((3,) + shape)
+    u = (plan.distortion.on_cells(start, stop, plan.grid.voxel_size_nm) if plan.distortion is not None
+         else np.zeros((3,) + shape))
     if plan.damage.section_shifts_nm.shape[0]:
-        sh = plan.damage.shift_at_z(c[0])  # (nz, 2)
+        sh = plan.damage.shift_at_z(c0)  # (nz, 2)
         u[1] += sh[:, 0][:, None, None]
         u[2] += sh[:, 1][:, None, None]
     for a in range(3):

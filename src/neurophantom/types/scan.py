@@ -274,20 +274,27 @@ class Scan:
 
     def save(self, path, *, progress: bool = False, chunks=None) -> Path:
         """Write DIR/scan.ome.zarr, DIR/lost_mask.ome.zarr (if any loss) and DIR/scan.json atomically."""
-        from ..io import atomic_dir, atomic_write_json
-        from ..io.omezarr import write_ome_zarr
+        from ..io import atomic_dir
 
         path = Path(path)
-        ch = tuple(chunks) if chunks is not None else (1,) + tuple(c[0] for c in self.images.chunks[1:])
         with atomic_dir(path) as tmp:
-            write_ome_zarr(tmp / "scan.ome.zarr", self.images.astype(np.float32), axes=("c", "z", "y", "x"),
-                           scale=(1.0,) + self.voxel_size_nm, chunks=ch, name="scan", progress=progress,
-                           attributes={"neurophantom": {"kind": "scan", "channels": [c.name for c in self.channels]}})
-            if self.lost_mask is not None:
-                write_ome_zarr(tmp / "lost_mask.ome.zarr", self.lost_mask.astype(np.uint8), axes=("z", "y", "x"),
-                               scale=self.voxel_size_nm, chunks=ch[1:], name="lost_mask")
-            atomic_write_json(tmp / "scan.json", self.header())
+            self.write_files(tmp, progress=progress, chunks=chunks)
         return path
+
+    def write_files(self, folder, *, progress: bool = False, chunks=None) -> None:
+        """Write the scan's files into an existing (temporary) folder; :meth:`save` is atomic."""
+        from ..io import atomic_write_json
+        from ..io.omezarr import write_ome_zarr
+
+        folder = Path(folder)
+        ch = tuple(chunks) if chunks is not None else (1,) + tuple(c[0] for c in self.images.chunks[1:])
+        write_ome_zarr(folder / "scan.ome.zarr", self.images.astype(np.float32), axes=("c", "z", "y", "x"),
+                       scale=(1.0,) + self.voxel_size_nm, chunks=ch, name="scan", progress=progress,
+                       attributes={"neurophantom": {"kind": "scan", "channels": [c.name for c in self.channels]}})
+        if self.lost_mask is not None:
+            write_ome_zarr(folder / "lost_mask.ome.zarr", self.lost_mask.astype(np.uint8), axes=("z", "y", "x"),
+                           scale=self.voxel_size_nm, chunks=ch[1:], name="lost_mask")
+        atomic_write_json(folder / "scan.json", self.header())
 
     @classmethod
     def load(cls, path) -> "Scan":
