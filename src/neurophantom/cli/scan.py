@@ -1,0 +1,154 @@
+"""``neurophantom scan``: image a phantom with a static instrument and write a Scan folder."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+
+from .._errors import NeurophantomError
+from . import app
+from ._common import console
+from ._common import out as stdout
+
+
+def _human_seconds(s: float) -> str:
+    for unit, n in (("years", 365.25 * 86400), ("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if s >= n:
+            return f"{s / n:.3g} {unit}"
+    return f"{s:.3g} s"
+
+
+def _options(items: list[str]) -> dict:
+    """``key=value`` overrides of the instrument config (values parsed as JSON when they can be)."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise NeurophantomError(f"--set expects key=value, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def build_config(instrument: str, expansion: Optional[float], barcode: Optional[str], damage: list[str],
+                 tags: Optional[str], overrides: list[str]):
+    """The validated instrument config from the CLI options."""
+    from ..instruments.parse import parse_barcode, parse_damage
+    from ..instruments.static import instrument_config
+
+    instrument = instrument.strip().lower()
+    if instrument not in ("exm", "synchrotron", "em"):
+        raise NeurophantomError(f"unknown instrument {instrument!r} (expected exm | synchrotron | em)")
+    data: dict = {"instrument": instrument}
+    if expansion is not None:
+        if not expansion >= 1:
+            raise NeurophantomError(f"--expansion must be >= 1, got {expansion:g}")
+        if instrument == "em":
+            raise NeurophantomError("--expansion does not apply to em")
+        data["expansion"] = expansion
+    if barcode:
+        if instrument != "exm":
+            raise NeurophantomError(f"barcodes need the exm instrument; {instrument} reads no spectral barcodes")
+        data["barcode"] = parse_barcode(barcode).model_dump()
+    if tags:
+        if instrument != "synchrotron":
+            raise NeurophantomError("--tags applies to the synchrotron instrument")
+        data["tags"] = [t.strip() for t in tags.split(",") if t.strip()]
+    data["damage"] = [parse_damage(d).model_dump() for d in damage]
+    data.update(_options(overrides))
+    return instrument_config(data)
+
+
+def write_preview(scan_store: Path, channels: list[str], path: Path) -> None:
+    """A PNG with the middle z slice of every channel, read back from the written store."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io import atomic_write_bytes
+    from ..io.omezarr import read_ome_zarr
+
+    img = read_ome_zarr(scan_store).data
+    z = img.shape[1] // 2
+    slices = np.asarray(img[:, z:z + 1].compute())[:, 0]  # slices, not ints: the verified reader takes slices
+    n = slices.shape[0]
+    cols = min(n, 6)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, ax in enumerate(axes.ravel()[:n]):
+        lo, hi = np.percentile(slices[i], [1, 99.5])
+        ax.imshow(slices[i], cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+        ax.set_title(channels[i], fontsize=8)
+    fig.suptitle(f"z = {z} (middle slice)", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def info_scan(path: Path) -> dict:
+    """Summary of a Scan folder for ``neurophantom info``."""
+    from ..types.scan import Scan
+
+    s = Scan.load(path)
+    return {
+        "kind": "scan", "path": str(path), "instrument": s.instrument, "shape": list(s.shape),
+        "voxel_size_nm": list(s.voxel_size_nm), "channels": [c.name for c in s.channels],
+        "instrument_seconds": s.instrument_seconds, "lost_fraction": s.lost_fraction,
+        "codebook": None if s.codebook is None else {
+            "scheme": s.codebook.scheme, "proteins": len(s.codebook.proteins),
+            "min_distance": s.codebook.achieved_min_distance, "capacity": s.codebook.capacity},
+        "seed": s.seed,
+    }
+
+
+@app.command("scan")
+def scan_cmd(
+    phantom: Path = typer.Argument(..., help="phantom folder (written by `neurophantom tissue`)"),
+    out: Path = typer.Option(..., "--out", help="output folder: scan.ome.zarr, scan.json, scan.png"),
+    instrument: str = typer.Option(..., "--instrument", help="exm | synchrotron | em"),
+    expansion: Optional[float] = typer.Option(None, "--expansion", help="linear expansion factor (exm 4-20, default 11; synchrotron >= 1, default 1)"),
+    barcode: Optional[str] = typer.Option(None, "--barcode", help="serial:rounds=6,colors=4 | parallel:fluorophores=8,per_tag=3 (exm); add ,min_distance=D"),
+    damage: List[str] = typer.Option([], "--damage", help="sparse:FRACTION | slabs:FRACTION | misalign:SIGMA_NM (repeatable; ,radius_nm= ,section_nm=)"),
+    tags: Optional[str] = typer.Option(None, "--tags", help="synchrotron: up to two protein names, comma separated"),
+    overrides: List[str] = typer.Option([], "--set", help="any instrument field as key=value (e.g. punctum_photons=100)"),
+    seed: int = typer.Option(0, "--seed", help="seed of every random draw of the scan"),
+    chunk: int = typer.Option(64, "--chunk", help="chunk edge (voxels) for computing and storing; results do not depend on it"),
+) -> None:
+    """Image a phantom and write DIR/scan.ome.zarr, DIR/scan.json and DIR/scan.png."""
+    from ..instruments.specimen import Specimen
+    from ..instruments.static import scan
+    from ..io import atomic_dir
+    from ..types.phantom import Phantom
+
+    if seed < 0:
+        raise NeurophantomError(f"--seed must be >= 0, got {seed}")
+    if chunk < 8:
+        raise NeurophantomError(f"--chunk must be >= 8, got {chunk}")
+    config = build_config(instrument, expansion, barcode, damage, tags, overrides)
+    ph = Phantom.load(phantom)
+    spec = Specimen.from_phantom(ph, source={"phantom_dir": str(phantom)})
+    result = scan(spec, config, seed=seed, chunks=(chunk, chunk, chunk))
+    console.print(f"{config.instrument}: {len(result.channels)} channels x {result.shape} voxels of "
+                  f"{', '.join(f'{v:.3g}' for v in result.voxel_size_nm)} nm")
+    with atomic_dir(out) as tmp:
+        result.write_files(tmp, progress=True)
+        write_preview(tmp / "scan.ome.zarr", [c.name for c in result.channels], tmp / "scan.png")
+    stdout.print(f"real-instrument time: {result.instrument_seconds:.6g} s ({_human_seconds(result.instrument_seconds)}) "
+                 f"for {spec.volume_um3:.6g} um^3 of specimen", soft_wrap=True)
+    stdout.print(f"lost fraction: {result.lost_fraction:.4g}" + (
+        f"; codebook: {len(result.codebook.proteins)} proteins, min distance {result.codebook.achieved_min_distance}, "
+        f"capacity {result.codebook.capacity}" if result.codebook else ""), soft_wrap=True)
+    stdout.print(f"-> {out}/scan.ome.zarr, {out}/scan.json, {out}/scan.png", soft_wrap=True)
