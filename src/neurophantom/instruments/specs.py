@@ -34,7 +34,7 @@ UM3_PER_MM3 = 1e9
 UM3_PER_CM3 = 1e12
 UM3_PER_M3 = 1e18
 
-PLAN = "the plan (see docs: mission, 'Numbers stated in the plan')"
+PLAN = "the plan"
 
 
 @dataclass(frozen=True)
