@@ -56,8 +56,8 @@ def make_phantom(labels: np.ndarray, pos_nm: np.ndarray, proteins: list[str], ch
 
 @pytest.fixture(scope="session")
 def phantom_dir(tmp_path_factory):
-    """A saved phantom: three boxes, 64 molecules of three protein types."""
-    spec = lattice_specimen(3, extent_nm=(1200.0, 1440.0, 1440.0), step_nm=(300.0, 360.0, 360.0), seed=2)
+    """A saved phantom: three boxes, 27 molecules of three protein types."""
+    spec = lattice_specimen(3, extent_nm=(800.0, 960.0, 960.0), step_nm=(200.0, 240.0, 240.0), seed=2)
     names = [spec.proteins[i] for i in spec.molecule_protein]
     p = tmp_path_factory.mktemp("phantom") / "phantom"
     make_phantom(np.asarray(spec.labels), spec.molecule_pos_nm, names).save(p)

@@ -94,7 +94,7 @@ def test_cli_scan_writes_the_contract(capsys, phantom_dir, tmp_path):
         assert (out / f).exists(), f
     head = json.loads((out / "scan.json").read_text())
     assert head["instrument"] == "exm" and head["seed"] == 3
-    vol_um3 = 1.2 * 1.44 * 1.44
+    vol_um3 = 0.8 * 0.96 * 0.96
     assert head["instrument_seconds"] == pytest.approx(vol_um3 * 6**3 * 3 / 1e4, rel=1e-12)
     assert head["voxel_size_nm"] == pytest.approx([200 / 6, 100 / 6, 100 / 6])
     assert head["codebook"]["proteins"] == ["p0", "p1", "p2"] and head["codebook"]["min_distance"] == 2

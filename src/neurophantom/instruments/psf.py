@@ -92,8 +92,9 @@ def _axis_weights(pos_nm: np.ndarray, sigma_nm: float, v_nm: float, radius: int)
 
 
 def point_radius_vox(sigma_nm, voxel_size_nm) -> tuple[int, int, int]:
-    """Half-width (voxels) of a rendered punctum per axis."""
-    return tuple(int(math.ceil(TRUNCATE * s / v)) + 1 for s, v in zip(sigma_nm, voxel_size_nm))
+    """Half-width (voxels) of a rendered punctum per axis: every voxel within ``TRUNCATE``
+    sigma of a point lies within this many voxels of the voxel holding it."""
+    return tuple(int(math.ceil(TRUNCATE * s / v)) for s, v in zip(sigma_nm, voxel_size_nm))
 
 
 def render_points(pos_nm: np.ndarray, amplitude: np.ndarray, sigma_nm, voxel_size_nm,
