@@ -181,6 +181,9 @@ def compare_cmd(
     deadlines: list[float] = typer.Option([], "--deadline-years", help="repeatable"),
     scenarios: list[Path] = typer.Option([], "--scenario", help="YAML scenario files (repeatable)"),
     fast: Optional[str] = typer.Option(None, "--fast", help="fast modality of the mixed strategy"),
+    level: Optional[str] = typer.Option(None, "--level", help="emulation level (see `plan --help`)"),
+    accelerator: Optional[str] = typer.Option(None, "--accelerator", help="a100 | h100 | h200 | cpu_core"),
+    engine_benchmark: Optional[str] = typer.Option(None, "--engine-benchmark", help="auto | none | PATH"),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP),
     samples: Optional[int] = typer.Option(None, "--samples", help="Monte Carlo samples per scenario [100000]"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Monte Carlo seed [0]"),
@@ -190,7 +193,8 @@ def compare_cmd(
     """Several modalities, organisms or deadlines (and scenario files) side by side."""
     from ..plan import compare, make_scenario
 
-    common = dict(fast=fast, samples=samples, seed=seed)
+    common = dict(fast=fast, samples=samples, seed=seed, level=level, accelerator=accelerator,
+                  engine_benchmark=engine_benchmark)
     made = [make_scenario(**_fields(f, sets, **common)) for f in scenarios]
     if organisms or modalities or deadlines or not made:
         for o, m, d in itertools.product(organisms or [None], modalities or [None], deadlines or [None]):

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .._errors import NeurophantomError  # noqa: E402
 from ..io import atomic_write_bytes  # noqa: E402
 from .planner import OUTPUTS, Plan, cost_vs_deadline  # noqa: E402
 
@@ -83,7 +84,10 @@ def plot_ramp(p: Plan, path: str | Path) -> Path:
 def write_figures(plans: list[Plan], folder: str | Path, samples: int = 2000) -> list[Path]:
     """cost_vs_deadline.png for all plans; tornado and ramp PNGs for each."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NeurophantomError(f"cannot create figure folder {folder}: {exc.strerror}") from None
     paths = [plot_cost_vs_deadline(plans, folder / "cost_vs_deadline.png", samples=samples)]
     for i, p in enumerate(plans):
         tag = "" if len(plans) == 1 else f"_{i + 1}"

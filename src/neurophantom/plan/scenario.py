@@ -92,8 +92,12 @@ def make_scenario(**fields: Any) -> Scenario:
 def load_scenario(path: str | Path) -> dict[str, Any]:
     """The fields of a YAML scenario file (validated later with CLI flags merged in)."""
     p = Path(path)
+    if not p.is_file():
+        raise NeurophantomError(f"scenario file not found: {p}")
     try:
         data = yaml.safe_load(p.read_text())
+    except UnicodeDecodeError:
+        raise CorruptDataError(f"scenario {p} is not a text file") from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         raise CorruptDataError(f"scenario {p} is not valid YAML" + (f" (line {line + 1})" if line is not None else "")) from None
