@@ -64,7 +64,7 @@ class Scenario(BaseModel):
     deadline_years: float = Field(10.0, gt=0.0)
     level: str = "conductance_point"
     accelerator: str = "h100"
-    samples: int = Field(100_000, ge=1, le=10_000_000)
+    samples: int = Field(100_000, ge=1, le=1_000_000)
     seed: int = Field(0, ge=0)
     overrides: dict[str, Value] = Field(default_factory=dict, alias="set")
     custom: Optional[dict[str, float]] = None

@@ -25,7 +25,7 @@ from .._errors import NeurophantomError
 from .inputs import Input
 from .model import Layout, evaluate
 
-MAX_SAMPLES = 10_000_000
+MAX_SAMPLES = 1_000_000
 
 
 def central_values(inputs: Mapping[str, Input]) -> dict[str, np.ndarray]:
