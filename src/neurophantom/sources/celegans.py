@@ -124,7 +124,8 @@ def _receptor_choices(classes: set[str], pre_name: str, cfg: Config) -> list[str
     """Receptor keys (``glutamate`` = the AMPA/GluCl draw) for one connection's classes."""
     fast = [c for c in classes if c in FAST_TRANSMITTERS]
     if not fast and classes & {"Generic_CS"}:
-        fast = [t for t in transmitters().get(pre_name, ()) if t in FAST_TRANSMITTERS]
+        atlas = transmitters(male="male" in cfg.dataset.lower())
+        fast = [t for t in atlas.get(pre_name, ()) if t in FAST_TRANSMITTERS]
     keys = list(dict.fromkeys(FAST_TRANSMITTERS[t] for t in fast))
     return keys or [cfg.unknown_transmitter_receptor]
 

@@ -97,14 +97,19 @@ def load_dataset(name: str):
             return module.get_instance(from_cache=False)
 
 
-@functools.lru_cache(maxsize=1)
-def transmitters() -> dict[str, tuple[str, ...]]:
-    """Neuron name -> transmitters it releases (Wang et al. 2024, hermaphrodite atlas)."""
-    from cect.readers.Cook2019DataReader import HERMAPHRODITE
+def transmitters(male: bool = False) -> dict[str, tuple[str, ...]]:
+    """Neuron name -> transmitters it releases (Wang et al. 2024 atlas; ``male`` adds the
+    male-specific neurons of its second table). Read once per process."""
+    return _atlas(bool(male))
+
+
+@functools.lru_cache(maxsize=2)
+def _atlas(male: bool) -> dict[str, tuple[str, ...]]:
+    from cect.readers.Cook2019DataReader import HERMAPHRODITE, MALE
     from cect.readers.Wang2024Reader import Wang2024Reader
 
     with _quiet():
-        reader = Wang2024Reader(HERMAPHRODITE)
+        reader = Wang2024Reader(MALE if male else HERMAPHRODITE)
     return {str(k): tuple(t for t in v if t is not None) for k, v in reader.all_neurotransmitters.items()}
 
 

@@ -68,6 +68,11 @@ def assumptions(cfg) -> tuple[Assumption, ...]:
     """The full table for a Config ``cfg`` (values the config sets are read from it)."""
     A = Assumption
     return (
+        A(name="cells", value="neurons and muscles" if cfg.include_muscles else "neurons", unit="",
+          source="every neuron of the dataset (cect is_any_neuron); muscles only on request: their excitable membrane is not modelled separately",
+          certainty=1.0),
+        A(name="cell_type", value="sensory / interneuron / motor / other (muscle)", unit="",
+          source="Cook et al. 2019 classes via cect get_SIM_class", certainty=0.9),
         A(name="membrane_area", value=cfg.membrane_area_um2, unit="um^2",
           source="single-compartment neuron of ~1 pF at 1 uF/cm^2; whole-cell C of order 1 pF (Goodman et al. 1998)",
           certainty=0.3),
@@ -85,7 +90,7 @@ def assumptions(cfg) -> tuple[Assumption, ...]:
         A(name="release", value="graded", unit="", source="most C. elegans neurons signal with graded potentials (Goodman et al. 1998)", certainty=0.7),
         A(name="graded_release_sigmoid", value={"vhalf_mV": -35.0, "slope_mV": 5.0}, unit="mV",
           source="celegans preset; Wicks et al. 1996 graded synapse", certainty=0.2),
-        A(name="transmitter_identity", value="Wang et al. 2024 atlas (cect Wang2024Reader, hermaphrodite)", unit="",
+        A(name="transmitter_identity", value="Wang et al. 2024 atlas (cect Wang2024Reader; male table for male datasets), or the connection's own transmitter class", unit="",
           source="Wang et al. 2024", certainty=0.8),
         A(name="transmitter_to_receptor", value={**FAST_TRANSMITTERS, "unknown": cfg.unknown_transmitter_receptor}, unit="",
           source="ACh -> nicotinic cation channel, GABA -> UNC-49 GABA-A-like, glutamate -> GLR-1 (AMPA-like) or GluCl, betaine -> ACR-23/LGC-41 cation channel (Peden et al. 2013); monoamine-only, orphan and unlisted neurons -> the 'unknown' receptor",
