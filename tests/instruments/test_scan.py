@@ -127,6 +127,22 @@ def test_instrument_time_equals_hand_computation(small):
     assert em.instrument_seconds == pytest.approx(vol_um3 / em_rate, rel=1e-12)
 
 
+def test_region_scan_images_only_the_box(small):
+    cfg = ExpansionLightSheet(expansion=10, barcode={"kind": "parallel", "fluorophores": 4, "per_tag": 2, "brightness_cv": 0.0},
+                              shot_noise=False, read_noise_e=0.0, background_photons=0.0, distortion_nm=0.0,
+                              labelling_efficiency=1.0, punctum_photons=50.0)
+    s = scan(small, cfg, seed=0, region=((5, 6, 7), (12, 13, 14)))
+    assert s.origin_nm == (200.0, 240.0, 280.0) and s.shape == (14, 28, 28)
+    assert s.instrument_seconds == pytest.approx(7 * 7 * 7 * 40.0**3 * 1e-9 * 10**3 / 1e4, rel=1e-12)
+    inside = np.all((small.molecule_pos_nm >= [200, 240, 280]) & (small.molecule_pos_nm < [480, 520, 560]), axis=1)
+    assert 0 < inside.sum() < len(inside)
+    # every molecule inside deposits 50 photons x 2 fluorophores, up to what spills past the box
+    total = s.images[1:].sum().compute()
+    assert 0.8 * 100.0 * inside.sum() < total <= 100.0 * inside.sum() * (1 + 1e-6)
+    with pytest.raises(NeurophantomError, match="not a non-empty box"):
+        scan(small, cfg, seed=0, region=((0, 0, 0), (99, 5, 5)))
+
+
 def test_scan_voxels_and_psf_follow_the_optics(small):
     cfg = ExpansionLightSheet(expansion=10, camera_voxel_nm=(200.0, 100.0, 100.0), na=1.0, wavelength_nm=520.0,
                               refractive_index=1.33, sheet_sigma_nm=None)

@@ -104,7 +104,8 @@ def test_cli_scan_writes_the_contract(capsys, phantom_dir, tmp_path):
     code, stdout, err = run(capsys, "info", out, "--json")
     assert code == 0 and json.loads(stdout)["kind"] == "scan"
     # synchrotron with one tag, and EM
-    for args in (["--instrument", "synchrotron", "--expansion", "8", "--tags", "p1"], ["--instrument", "em", "--chunk", "32"]):
+    for args in (["--instrument", "synchrotron", "--expansion", "8", "--tags", "p1"],
+                 ["--instrument", "em", "--chunk", "32", "--region", "2:12,0:24,3:20"]):
         o = tmp_path / args[1]
         code, stdout, err = run(capsys, "scan", phantom_dir, *args, "--out", o)
         assert code == 0, err
@@ -125,6 +126,8 @@ def test_cli_scan_writes_the_contract(capsys, phantom_dir, tmp_path):
     (["--instrument", "em", "--barcode", "serial:rounds=3,colors=3"], "barcodes need the exm instrument"),
     (["--instrument", "synchrotron", "--tags", "p0,p1,p2"], "at most two tags"),
     (["--instrument", "exm", "--set", "bogus=1"], "bogus"),
+    (["--instrument", "em", "--region", "0:5,0:5"], "--region expects"),
+    (["--instrument", "em", "--region", "0:5,0:5,5:2"], "not a non-empty box"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(capsys, phantom_dir, tmp_path, args, needle):
     code, out, err = run(capsys, "scan", phantom_dir, *args, "--out", tmp_path / "out")

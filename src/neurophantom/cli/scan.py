@@ -67,6 +67,20 @@ def build_config(instrument: str, expansion: Optional[float], barcode: Optional[
     return instrument_config(data)
 
 
+def _region(text: Optional[str]):
+    """``Z0:Z1,Y0:Y1,X0:X1`` -> ((z0, y0, x0), (z1, y1, x1))."""
+    if text is None:
+        return None
+    try:
+        parts = [p.split(":") for p in text.split(",")]
+        if len(parts) != 3 or any(len(p) != 2 for p in parts):
+            raise ValueError
+        lo, hi = zip(*((int(a), int(b)) for a, b in parts))
+    except ValueError:
+        raise NeurophantomError(f"--region expects Z0:Z1,Y0:Y1,X0:X1 in voxels, got {text!r}") from None
+    return lo, hi
+
+
 def write_preview(scan_store: Path, channels: list[str], path: Path) -> None:
     """A PNG with the middle z slice of every channel, read back from the written store."""
     import matplotlib
@@ -125,7 +139,8 @@ def scan_cmd(
     tags: Optional[str] = typer.Option(None, "--tags", help="synchrotron: up to two protein names, comma separated"),
     overrides: List[str] = typer.Option([], "--set", help="any instrument field as key=value (e.g. punctum_photons=100)"),
     seed: int = typer.Option(0, "--seed", help="seed of every random draw of the scan"),
-    chunk: int = typer.Option(64, "--chunk", help="chunk edge (voxels) for computing and storing; results do not depend on it"),
+    region: Optional[str] = typer.Option(None, "--region", help="image only specimen voxels Z0:Z1,Y0:Y1,X0:X1"),
+    chunk: int = typer.Option(128, "--chunk", help="chunk edge (voxels) for computing and storing; results do not depend on it"),
 ) -> None:
     """Image a phantom and write DIR/scan.ome.zarr, DIR/scan.json and DIR/scan.png."""
     from ..instruments.specimen import Specimen
@@ -140,14 +155,16 @@ def scan_cmd(
     config = build_config(instrument, expansion, barcode, damage, tags, overrides)
     ph = Phantom.load(phantom)
     spec = Specimen.from_phantom(ph, source={"phantom_dir": str(phantom)})
-    result = scan(spec, config, seed=seed, chunks=(chunk, chunk, chunk))
+    box = _region(region)
+    result = scan(spec, config, seed=seed, chunks=(chunk, chunk, chunk), region=box)
+    volume_um3 = spec.volume_um3 if box is None else float(np.prod([(b - a) * v for a, b, v in zip(*box, spec.voxel_size_nm)])) * 1e-9
     console.print(f"{config.instrument}: {len(result.channels)} channels x {result.shape} voxels of "
                   f"{', '.join(f'{v:.3g}' for v in result.voxel_size_nm)} nm")
     with atomic_dir(out) as tmp:
         result.write_files(tmp, progress=True)
         write_preview(tmp / "scan.ome.zarr", [c.name for c in result.channels], tmp / "scan.png")
     stdout.print(f"real-instrument time: {result.instrument_seconds:.6g} s ({_human_seconds(result.instrument_seconds)}) "
-                 f"for {spec.volume_um3:.6g} um^3 of specimen", soft_wrap=True)
+                 f"for {volume_um3:.6g} um^3 of specimen", soft_wrap=True)
     stdout.print(f"lost fraction: {result.lost_fraction:.4g}" + (
         f"; codebook: {len(result.codebook.proteins)} proteins, min distance {result.codebook.achieved_min_distance}, "
         f"capacity {result.codebook.capacity}" if result.codebook else ""), soft_wrap=True)

@@ -59,6 +59,26 @@ class Specimen:
     def volume_um3(self) -> float:
         return float(np.prod(self.extent_nm)) * 1e-9
 
+    def crop(self, start_vox, stop_vox) -> tuple["Specimen", tuple[float, float, float]]:
+        """The sub-volume ``start_vox..stop_vox`` (z, y, x) with its molecules, re-origined at
+        its first voxel; also returns that origin in the original frame (nm)."""
+        start = [int(v) for v in start_vox]
+        stop = [int(v) for v in stop_vox]
+        if len(start) != 3 or len(stop) != 3 or any(not 0 <= a < b <= n for a, b, n in zip(start, stop, self.shape)):
+            raise NeurophantomError(f"region {start}..{stop} is not a non-empty box inside the specimen {list(self.shape)}")
+        labels = self.labels
+        if not hasattr(labels, "compute") and not isinstance(labels, np.ndarray):
+            import dask.array as da
+
+            labels = da.from_array(labels, chunks=getattr(labels, "chunks", "auto"))
+        origin = np.array(start, dtype=np.float64) * np.array(self.voxel_size_nm)
+        end = np.array(stop, dtype=np.float64) * np.array(self.voxel_size_nm)
+        inside = np.all((self.molecule_pos_nm >= origin) & (self.molecule_pos_nm < end), axis=1)
+        sub = Specimen(labels[tuple(slice(a, b) for a, b in zip(start, stop))], self.voxel_size_nm,
+                       self.molecule_pos_nm[inside] - origin, self.molecule_protein[inside], self.proteins,
+                       {**dict(self.source), "region_vox": [start, stop]})
+        return sub, tuple(float(v) for v in origin)
+
     @classmethod
     def from_phantom(cls, phantom, *, source: Mapping[str, Any] | None = None) -> "Specimen":
         """The specimen of a Phantom; protein types in sorted name order."""

@@ -36,7 +36,7 @@ InstrumentConfig = Annotated[Union[ExpansionLightSheet, Synchrotron, ElectronMic
 STREAM_LABEL, STREAM_DISTORTION, STREAM_BARCODE = 3, 4, 5
 
 #: Default chunk (z, y, x) of scan images: a multiple of the noise tile.
-DEFAULT_CHUNKS = (64, 64, 64)
+DEFAULT_CHUNKS = (128, 128, 128)
 
 
 def instrument_config(data: dict) -> InstrumentConfig:
@@ -136,7 +136,7 @@ def build_plan(spec: Specimen, cfg, *, seed: int):
     return plan, infos, book, derived
 
 
-def scan(specimen, config, *, seed: int = 0, chunks=DEFAULT_CHUNKS) -> Scan:
+def scan(specimen, config, *, seed: int = 0, chunks=DEFAULT_CHUNKS, region=None) -> Scan:
     """Image a specimen (a :class:`Specimen` or a Phantom) with a static instrument.
 
     Parameters
@@ -149,6 +149,8 @@ def scan(specimen, config, *, seed: int = 0, chunks=DEFAULT_CHUNKS) -> Scan:
         Seed of every random draw; the same seed gives the same Scan.
     chunks : (z, y, x)
         Chunk shape of the lazy images; the result does not depend on it.
+    region : ((z0, y0, x0), (z1, y1, x1)), optional
+        Image only this box of specimen voxels; the Scan's ``origin_nm`` places it.
 
     Returns
     -------
@@ -162,6 +164,9 @@ def scan(specimen, config, *, seed: int = 0, chunks=DEFAULT_CHUNKS) -> Scan:
     if len(tuple(chunks)) != 3 or any(int(c) < 1 for c in chunks):
         raise NeurophantomError(f"chunks must be 3 positive ints (z, y, x), got {chunks}")
     spec = specimen if isinstance(specimen, Specimen) else Specimen.from_phantom(specimen)
+    origin = (0.0, 0.0, 0.0)
+    if region is not None:
+        spec, origin = spec.crop(*region)
     plan, infos, book, derived = build_plan(spec, config, seed=int(seed))
     mask, lost_fraction = None, 0.0
     if plan.damage.loses_tissue:
@@ -174,5 +179,5 @@ def scan(specimen, config, *, seed: int = 0, chunks=DEFAULT_CHUNKS) -> Scan:
         instrument=config.instrument, config=cfg_json,
         instrument_seconds=float(config.instrument_seconds(spec.volume_um3)),
         lost_fraction=lost_fraction, lost_mask=mask, lost_regions=tuple(plan.damage.regions()),
-        codebook=book, seed=int(seed), provenance=dict(spec.source),
+        codebook=book, seed=int(seed), origin_nm=origin, provenance=dict(spec.source),
     )
