@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from cect.Cells import PHARYNGEAL_NEURONS, get_SIM_class, is_any_neuron, is_known_muscle
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._errors import NeurophantomError
@@ -83,22 +84,17 @@ class Config(BaseModel):
 
 
 def _cell_type(name: str, is_muscle: bool) -> str:
-    from cect.Cells import get_SIM_class
-
     if is_muscle:
         return "muscle"
     return {"Sensory": "sensory", "Interneuron": "interneuron", "Motorneuron": "motor"}.get(get_SIM_class(name), "other")
 
 
 def _cells(dataset, include_muscles: bool) -> tuple[list[str], np.ndarray]:
-    from cect.Cells import is_any_neuron, is_known_muscle
-
     names, muscle = [], []
     for n in dataset.nodes:
-        if is_any_neuron(n):
-            names.append(n); muscle.append(False)
-        elif include_muscles and is_known_muscle(n):
-            names.append(n); muscle.append(True)
+        if is_any_neuron(n) or (include_muscles and is_known_muscle(n)):
+            names.append(n)
+            muscle.append(not is_any_neuron(n))
     if not names:
         raise NeurophantomError("C. elegans dataset has no neurons")
     return names, np.asarray(muscle, bool)
@@ -192,8 +188,6 @@ def build(config: Config) -> Circuit:
         raise NeurophantomError(f"C. elegans dataset {config.dataset!r} has no chemical or electrical synapses (has: {sorted(kinds)})")
     seq = np.random.SeedSequence(config.seed)
     rng_layout, rng_glu = (np.random.default_rng(s) for s in seq.spawn(2))
-    from cect.Cells import PHARYNGEAL_NEURONS
-
     pos = soma_positions(names, set(PHARYNGEAL_NEURONS), rng_layout)
     gj, self_gaps = _gap_junctions(config, conns, pos)
     other = ~np.isin(conns.syntype, [_CHEMICAL, _ELECTRICAL])
