@@ -12,7 +12,7 @@ from neurophantom.instruments.em import ElectronMicroscope
 from neurophantom.instruments.exm import ExpansionLightSheet
 from neurophantom.instruments.static import instrument_config, scan
 from neurophantom.instruments.synchrotron import Synchrotron
-from neurophantom.reconstruct.barcodes import decode_scan_puncta
+from neurophantom.reconstruct.barcodes import decode_scan_puncta, find_puncta
 from neurophantom.types.scan import Scan
 
 SERIAL = {"kind": "serial", "rounds": 4, "colors": 3, "min_distance": 2}
@@ -77,6 +77,15 @@ def test_noise_free_barcodes_decode_every_molecule(dense):
     serial = {"kind": "serial", "rounds": 5, "colors": 3, "degradation": 0.0, "registration_nm": 0.0}
     err, dec = _decode_errors(dense, _clean(serial))
     assert len(dec.index) > 200 and err == 0.0
+    # without ground truth: find the puncta in the summed barcode channels, then decode them
+    s = scan(dense, _clean(serial), seed=3)
+    img = s.images.compute()
+    found = find_puncta(img[1:].sum(axis=0), threshold=5.0)
+    truth = np.floor(dense.molecule_pos_nm / np.array(s.voxel_size_nm)).astype(int)
+    assert len(found) == len(truth)
+    nearest = np.argmin(((found[:, None, :] - truth[None, :, :]) ** 2).sum(axis=2), axis=1)
+    assert np.abs(found - truth[nearest]).max() <= 1 and len(set(nearest)) == len(truth)
+    assert np.array_equal(decode_scan_puncta(s, found).index, dense.molecule_protein[nearest])
     parallel = {"kind": "parallel", "fluorophores": 6, "per_tag": 2, "unmixing_error": 0.0, "brightness_cv": 0.0}
     err, dec = _decode_errors(dense, _clean(parallel))
     assert err == 0.0 and np.all(dec.distance == 0)
