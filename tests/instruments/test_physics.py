@@ -74,10 +74,12 @@ def test_render_points_is_blocking_invariant():
 
 
 @pytest.mark.parametrize("read_noise", [0.0, 3.0])
-def test_flat_field_noise_is_poisson_plus_read_noise(read_noise):
+@pytest.mark.parametrize("table", [False, True], ids=["numpy-sampler", "table-inversion"])
+def test_flat_field_noise_is_poisson_plus_read_noise(read_noise, table):
     lam = 7.5
     n = 2 * NOISE_TILE
-    out = detect(np.full((n, n, n), lam), (0, 0, 0), seed=11, channel=0, shot_noise=True, read_noise_e=read_noise)
+    out = detect(np.full((n, n, n), lam), (0, 0, 0), seed=11, channel=0, shot_noise=True, read_noise_e=read_noise,
+                 background=lam if table else None)
     m = out.size
     mean, var = out.mean(), out.var(ddof=1)
     expect_var = lam + read_noise**2

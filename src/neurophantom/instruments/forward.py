@@ -191,7 +191,8 @@ def compute_block(plan: ForwardPlan, c: int, start, stop) -> np.ndarray:
     t = [tile_aligned(start[a], stop[a], plan.grid.shape[a]) for a in range(3)]
     t_lo, t_hi = [a for a, _ in t], [b for _, b in t]
     lam = expected_block(plan, c, t_lo, t_hi)
-    counts = detect(lam, t_lo, seed=plan.seed, channel=c, shot_noise=plan.shot_noise, read_noise_e=plan.read_noise_e)
+    counts = detect(lam, t_lo, seed=plan.seed, channel=c, shot_noise=plan.shot_noise, read_noise_e=plan.read_noise_e,
+                    background=plan.channels[c].background)
     crop = tuple(slice(start[a] - t_lo[a], stop[a] - t_lo[a]) for a in range(3))
     return counts[crop].astype(np.float32)[None]
 
