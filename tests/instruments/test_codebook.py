@@ -116,3 +116,16 @@ def test_parallel_decoding_exact_and_crosstalk_unmixed():
     assert np.any(decode_parallel(spectra, cb, np.eye(8)).index != np.arange(56))
     # a dark punctum is unknown
     assert decode_parallel(np.zeros((1, 8)), cb, x).index[0] == UNKNOWN
+
+
+def test_decoder_cannot_reach_ground_truth():
+    # reconstruct/ sees only what an instrument produced: no Phantom, tissue or instrument internals
+    import ast
+    import inspect
+
+    import neurophantom.reconstruct.barcodes as mod
+
+    tree = ast.parse(inspect.getsource(mod))
+    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(("phantom" in m) or ("tissue" in m) or ("instruments" in m) for m in imported), imported

@@ -154,7 +154,7 @@ def scan_cmd(
         raise NeurophantomError(f"--chunk must be >= 8, got {chunk}")
     config = build_config(instrument, expansion, barcode, damage, tags, overrides)
     ph = Phantom.load(phantom)
-    spec = Specimen.from_phantom(ph, source={"phantom_dir": str(phantom)})
+    spec = Specimen.from_phantom(ph)
     box = _region(region)
     result = scan(spec, config, seed=seed, chunks=(chunk, chunk, chunk), region=box)
     volume_um3 = spec.volume_um3 if box is None else float(np.prod([(b - a) * v for a, b, v in zip(*box, spec.voxel_size_nm)])) * 1e-9

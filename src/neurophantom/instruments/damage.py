@@ -16,7 +16,8 @@ Slicing and expansion destroy some tissue. Three kinds, all in specimen nanometr
 The draws come from ``SeedSequence(seed, spawn_key=(STREAM_DAMAGE, i))`` for the i-th damage,
 so the same seed gives the same damage. A ``DamageModel`` is the drawn result: it
 evaluates the lost mask on any block of a grid (the same values in any chunking) and the
-section shift at any z, and it lists what was lost for the Scan's record.
+section shift at any z, and it lists what was lost for the Scan's record (the holes and
+slabs; not the section shifts, which stay hidden like every other ground truth).
 
 References
 ----------
@@ -115,13 +116,11 @@ class DamageModel:
         return mask
 
     def regions(self) -> list[dict]:
-        """The lost regions and shifts as JSON-ready records."""
+        """The lost regions (holes, slabs) as JSON-ready records. Section shifts are not
+        listed: a lab does not know them, it estimates them from the images."""
         out = [{"kind": "hole", "centre_nm": [float(v) for v in c], "radius_nm": float(r)}
                for c, r in zip(self.hole_centres_nm, self.hole_radius_nm)]
         out += [{"kind": "slab", "z_nm": [float(z0), float(z1)]} for z0, z1 in self.slabs_nm]
-        if self.section_shifts_nm.shape[0]:
-            out.append({"kind": "misalign", "section_nm": self.section_nm,
-                        "shifts_yx_nm": [[float(a), float(b)] for a, b in self.section_shifts_nm]})
         return out
 
 

@@ -71,10 +71,9 @@ def _barcode(spec: Specimen, cfg: ExpansionLightSheet, photons: np.ndarray, seed
     if isinstance(bc, SerialBarcode):
         book = design_serial_codebook(spec.proteins, bc.rounds, bc.colors, bc.min_distance)
         amps = serial_amplitudes(book.codewords[spec.molecule_protein], photons, bc, rng)
-        shifts = registration_shifts(bc, rng)
+        shifts = registration_shifts(bc, rng)  # hidden: a lab registers its rounds itself
         plans = [ChannelPlan(0.0, bg, r * bc.colors + c, tuple(shifts[r])) for r in range(bc.rounds) for c in range(bc.colors)]
-        derived = {"registration_shifts_nm": shifts.tolist()}
-        return serial_channels(bc), plans, amps, book, derived
+        return serial_channels(bc), plans, amps, book, {}
     book = design_parallel_codebook(spec.proteins, bc.fluorophores, bc.per_tag, bc.min_distance)
     x_true = true_crosstalk(bc, rng)
     amps = parallel_amplitudes(book.codewords[spec.molecule_protein], photons, bc, x_true, rng)
@@ -131,8 +130,10 @@ def build_plan(spec: Specimen, cfg, *, seed: int):
         amplitudes=amps, distortion=distortion, damage=damage, shot_noise=cfg.shot_noise,
         read_noise_e=cfg.read_noise_e, seed=int(seed),
     )
+    # Only what the instrument's operator knows goes on record: no molecule counts, no
+    # drawn shifts or distortions (ground truth stays with the specimen).
     derived = {"voxel_size_nm": list(grid.voxel_size_nm), "psf_sigma_nm": list(plan.psf_sigma_nm),
-               "labelled_molecules": int(labelled.sum()), "molecules": int(m), **derived}
+               "membrane_contrast": "bright" if plans[0].membrane_gain >= 0 else "dark", **derived}
     return plan, infos, book, derived
 
 
