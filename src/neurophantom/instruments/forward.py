@@ -22,12 +22,12 @@ chunking, and the same seed gives the same scan.
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import dask.array as da
 import numpy as np
-from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from scipy.ndimage import map_coordinates
 
@@ -197,10 +197,6 @@ def compute_block(plan: ForwardPlan, c: int, start, stop) -> np.ndarray:
     return counts[crop].astype(np.float32)[None]
 
 
-def _block_task(plan: ForwardPlan, c: int, start, stop) -> np.ndarray:
-    return compute_block(plan, c, start, stop)
-
-
 def _chunks_1d(n: int, size: int) -> tuple[int, ...]:
     return tuple(min(size, n - i) for i in range(0, n, size))
 
@@ -209,7 +205,7 @@ def images(plan: ForwardPlan, chunks=(64, 64, 64)) -> da.Array:
     """The scan's images (c, z, y, x) float32 as a lazy dask array with ``chunks`` (z, y, x)."""
     chunks = tuple(int(c) for c in chunks)
     per_axis = [_chunks_1d(n, c) for n, c in zip(plan.grid.shape, chunks)]
-    name = "scan-" + tokenize(plan.seed, plan.grid, chunks, id(plan))
+    name = "scan-" + uuid.uuid4().hex  # each plan is its own graph; names only need to be unique
     plan_key = "scanplan-" + name
     dsk: dict = {plan_key: plan}
     offsets = [np.concatenate([[0], np.cumsum(p)]).astype(int) for p in per_axis]
@@ -217,18 +213,19 @@ def images(plan: ForwardPlan, chunks=(64, 64, 64)) -> da.Array:
         for i, j, k in itertools.product(*(range(len(p)) for p in per_axis)):
             start = (int(offsets[0][i]), int(offsets[1][j]), int(offsets[2][k]))
             stop = (int(offsets[0][i + 1]), int(offsets[1][j + 1]), int(offsets[2][k + 1]))
-            dsk[(name, c, i, j, k)] = (_block_task, plan_key, c, start, stop)
+            dsk[(name, c, i, j, k)] = (compute_block, plan_key, c, start, stop)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
     return da.Array(graph, name, ((1,) * len(plan.channels),) + tuple(per_axis), dtype=np.float32,
                     meta=np.empty((0, 0, 0, 0), dtype=np.float32))
 
 
+def _lost_block(damage: DamageModel, grid: ScanGrid, block_info=None) -> np.ndarray:
+    loc = block_info[None]["array-location"]
+    return damage.lost_mask(grid, [a for a, _ in loc], [b for _, b in loc])
+
+
 def lost_mask(plan: ForwardPlan, chunks=(64, 64, 64)) -> da.Array:
     """The lost-tissue mask (z, y, x) bool as a lazy dask array."""
     per_axis = tuple(_chunks_1d(n, int(c)) for n, c in zip(plan.grid.shape, chunks))
-
-    def block(block_info=None):
-        loc = block_info[None]["array-location"]
-        return plan.damage.lost_mask(plan.grid, [a for a, _ in loc], [b for _, b in loc])
-
-    return da.map_blocks(block, chunks=per_axis, dtype=bool, meta=np.empty((0, 0, 0), dtype=bool))
+    return da.map_blocks(_lost_block, plan.damage, plan.grid, chunks=per_axis, dtype=bool,
+                         meta=np.empty((0, 0, 0), dtype=bool))
