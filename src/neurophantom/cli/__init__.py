@@ -33,6 +33,7 @@ from . import simulate as _simulate  # noqa: E402,F401
 from . import record as _record  # noqa: E402,F401
 from . import info as _info  # noqa: E402,F401
 from . import plan as _plan  # noqa: E402,F401
+from . import task_score as _task_score  # noqa: E402,F401
 from . import scan as _scan  # noqa: E402,F401
 
 

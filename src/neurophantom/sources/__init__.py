@@ -15,6 +15,7 @@ SOURCES: dict[str, str] = {
     "celegans": "neurophantom.sources.celegans",
     "organoid": "neurophantom.sources.organoid",
     "cobahh": "neurophantom.sources.cobahh",
+    "pretty-printer": "neurophantom.sources.pretty_printer",
 }
 
 

@@ -412,7 +412,10 @@ def default_config(task: str, seed: int = 0) -> TrainConfig:
 
 
 #: Per-task overrides of TrainConfig defaults for the cached networks.
-DEFAULTS: dict[str, dict[str, Any]] = {name: {} for name in TASKS}
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "flipflop": {"iterations": 600, "learning_rate": 0.01},
+    "context_decision": {"iterations": 1500, "learning_rate": 0.005},
+}
 
 
 def regenerate_network(task: str, seed: int = 0, folder: str | Path | None = None, *, progress: bool = True) -> RateNetwork:
