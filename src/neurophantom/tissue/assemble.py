@@ -87,7 +87,7 @@ def _boxes(grown, circuit: Circuit, config: TissueConfig, owner: np.ndarray):
         P = np.asarray(lat.coords(pl.partner))
         k, s = face_axis(pl.face), face_sign(pl.face)
         area_bio = syn_area[pl.row] if pl.kind == "synapse" else gap_area[pl.row]
-        n = geom.contact_pixels(area_bio * s2, k)
+        n = geom.contact_pixels(area_bio * s2, k, pl.n_parts)
         if (k, n) not in patches:
             patches[(k, n)] = (len(patches), patch_mask(geom, k, n))
         c = p[k] // 2
@@ -107,27 +107,35 @@ def _boxes(grown, circuit: Circuit, config: TissueConfig, owner: np.ndarray):
     return arrs, masks, info
 
 
+def _by_row(info) -> dict:
+    rows: dict = {}
+    for rec in info:
+        rows.setdefault((rec[0].kind, rec[0].row), []).append(rec)
+    return rows
+
+
 def _contact_tables(info, owner: np.ndarray, geom: Geometry, ids: np.ndarray):
+    """One record per partner row (a contact split over several faces is summed)."""
     p = np.asarray(geom.pitch)
     vox = np.asarray(geom.voxel_nm)
     syn_rows, gap_rows = [], []
-    for pl, H, P, k, s, n, area_bio in info:
+    for (kind, row), faces in _by_row(info).items():
+        pl, H, P, k, s, n, area_bio = faces[0]
         centre_vox = P * p + p // 2
         post_vox = centre_vox.copy()
         post_vox[k] = P[k] * p[k] if s > 0 else P[k] * p[k] + p[k] - 1
         centre_um = (centre_vox + 0.5) * vox / 1000.0
         centre_um[k] = (P[k] * p[k] if s > 0 else (P[k] + 1) * p[k]) * vox[k] / 1000.0
-        host_vox = H * p + p // 2
-        pre_id, post_id = int(ids[owner[tuple(H)]]), int(ids[owner[tuple(P)]])
-        row = {
+        rec = {
             "z_um": centre_um[0], "y_um": centre_um[1], "x_um": centre_um[2],
             "z_vox": post_vox[0], "y_vox": post_vox[1], "x_vox": post_vox[2],
-            "contact_axis": k, "contact_voxels": n,
-            "rendered_contact_area_um2": n * geom.face_area_nm2(k) / 1e6,
-            "_row": pl.row, "_pre": pre_id, "_post": post_id,
-            "_host": host_vox,
+            "contact_axis": k, "contact_faces": len(faces),
+            "contact_voxels": sum(f[5] for f in faces),
+            "rendered_contact_area_um2": sum(f[5] * geom.face_area_nm2(f[3]) for f in faces) / 1e6,
+            "_row": row, "_pre": int(ids[owner[tuple(H)]]), "_post": int(ids[owner[tuple(P)]]),
+            "_host": H * p + p // 2,
         }
-        (syn_rows if pl.kind == "synapse" else gap_rows).append(row)
+        (syn_rows if kind == "synapse" else gap_rows).append(rec)
     return syn_rows, gap_rows
 
 
@@ -139,12 +147,13 @@ def _synapse_table(rows, circuit: Circuit) -> pd.DataFrame:
         "synapse_id": syn["synapse_id"].to_numpy()[idx] if rows else np.zeros(0, np.int64),
         "pre": [r["_pre"] for r in rows], "post": [r["_post"] for r in rows],
     })
-    for col in ("z_um", "y_um", "x_um", "z_vox", "y_vox", "x_vox", "contact_axis", "contact_voxels", "rendered_contact_area_um2"):
+    for col in ("z_um", "y_um", "x_um", "z_vox", "y_vox", "x_vox", "contact_axis", "contact_faces", "contact_voxels",
+                "rendered_contact_area_um2"):
         df[col] = [r[col] for r in rows]
     for j, a in enumerate("zyx"):
         df[f"bouton_{a}_vox"] = [int(r["_host"][j]) for r in rows]
     df["contact_area_um2"] = syn["contact_area_um2"].to_numpy()[idx] if rows else np.zeros(0)
-    return df.astype({c: np.int64 for c in df.columns if c.endswith("_vox") or c in ("pre", "post", "contact_axis", "contact_voxels")})
+    return df.astype({c: np.int64 for c in df.columns if c.endswith("_vox") or c in ("pre", "post", "contact_axis", "contact_faces", "contact_voxels")})
 
 
 def _gap_table(rows, circuit: Circuit) -> pd.DataFrame:
@@ -154,36 +163,47 @@ def _gap_table(rows, circuit: Circuit) -> pd.DataFrame:
     df = pd.DataFrame({
         "gap_id": np.asarray(idx, np.int64), "a": [r["_pre"] for r in rows], "b": [r["_post"] for r in rows],
     })
-    for col in ("z_um", "y_um", "x_um", "z_vox", "y_vox", "x_vox", "contact_axis", "contact_voxels", "rendered_contact_area_um2"):
+    for col in ("z_um", "y_um", "x_um", "z_vox", "y_vox", "x_vox", "contact_axis", "contact_faces", "contact_voxels",
+                "rendered_contact_area_um2"):
         df[col] = [r[col] for r in rows]
     for j, a in enumerate("zyx"):
         df[f"a_{a}_vox"] = [int(r["_host"][j]) for r in rows]
     df["connexin_count"] = gj["connexin_count"].to_numpy()[idx] if rows else np.zeros(0)
-    return df.astype({c: np.int64 for c in df.columns if c.endswith("_vox") or c in ("a", "b", "contact_axis", "contact_voxels")})
+    return df.astype({c: np.int64 for c in df.columns if c.endswith("_vox") or c in ("a", "b", "contact_axis", "contact_faces", "contact_voxels")})
 
 
 def _contact_molecules(info, circuit: Circuit, owner: np.ndarray, geom: Geometry, ids: np.ndarray, seed: int) -> list[dict]:
+    """Receptors on the postsynaptic side, connexins on both sides (uniform over all faces)."""
     parts = []
     syn = circuit.synapses
     rec = circuit.receptor_types
     dens = syn[list(rec)].to_numpy(dtype=float) if rec else np.zeros((len(syn), 0))
-    for pl, H, P, k, s, n, area_bio in info:
-        if pl.kind == "synapse":
-            rng = _rng(seed, RECEPTOR_KEY, pl.row)
-            post = int(ids[owner[tuple(P)]])
-            sid = int(syn["synapse_id"].iloc[pl.row])
-            for j, r in enumerate(rec):
-                count = int(np.rint(dens[pl.row, j] * area_bio))
-                if count:
-                    pts = patch_points(geom, P, pl.face, n, count, "partner", rng)
-                    parts.append(points_block(pts, r, "receptor", post, synapse_id=sid))
+    for (kind, row), faces in sorted(_by_row(info).items()):
+        weights = np.asarray([f[5] for f in faces], dtype=float)
+        weights /= weights.sum()
+        area_bio = faces[0][6]
+        if kind == "synapse":
+            rng = _rng(seed, RECEPTOR_KEY, row)
+            sid = int(syn["synapse_id"].iloc[row])
+            jobs = [(r, int(np.rint(dens[row, j] * area_bio)), "partner") for j, r in enumerate(rec)]
         else:
-            rng = _rng(seed, CONNEXIN_KEY, pl.row)
-            count = int(np.rint(circuit.gap_junctions["connexin_count"].iloc[pl.row]))
-            for cell, side in ((H, "host"), (P, "partner")):
+            rng = _rng(seed, CONNEXIN_KEY, row)
+            count = int(np.rint(circuit.gap_junctions["connexin_count"].iloc[row]))
+            jobs = [("connexin", count, "host"), ("connexin", count, "partner")]
+        for protein, count, side in jobs:
+            if not count:
+                continue
+            split = rng.multinomial(count, weights)
+            for (pl, H, P, k, s, n, _), m in zip(faces, split):
+                if not m:
+                    continue
+                cell = P if side == "partner" else H
                 who = int(ids[owner[tuple(cell)]])
-                pts = patch_points(geom, cell, pl.face, n, count, side, rng)
-                parts.append(points_block(pts, "connexin", "connexin", who, gap_id=pl.row))
+                pts = patch_points(geom, cell, pl.face, n, int(m), side, rng)
+                if kind == "synapse":
+                    parts.append(points_block(pts, protein, "receptor", who, synapse_id=sid))
+                else:
+                    parts.append(points_block(pts, protein, "connexin", who, gap_id=row))
     return parts
 
 
@@ -362,9 +382,12 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
         "soma_radius_nm": geom.soma_radius_nm,
         "axon_radius_nm": geom.radius_nm[AXON],
         "dendrite_radius_nm": geom.radius_nm[DENDRITE],
-        "soma_gap_cells": grown.gap_cells,
-        "border_cells": grown.border_cells,
-        "layout_sites_per_um": site_map.sites_per_um,
+        "soma_gap_cells": grown.frame.gap,
+        "border_cells": grown.frame.border,
+        "neuropil_cells_z": list(grown.frame.neuropil),
+        "soma_sheet_sites": list(grown.frame.sheet),
+        "layout": site_map.mode,
+        "layout_plane_axes": ["zyx"[a] for a in site_map.plane],
         "channel_sampling_fraction": f,
         "connexin_density_per_um2": config.connexin_density_per_um2,
         "channel_types": list(circuit.channel_types),

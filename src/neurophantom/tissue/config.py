@@ -33,14 +33,16 @@ class TissueConfig(BaseModel):
         that holds the thickest cable and the largest contact patch with one voxel of
         extracellular space around everything.
     layout : "auto", "circuit" or "grid"
-        Soma placement: the Circuit's positions (compressed to the site grid), a compact
-        grid in Circuit row order, or "auto" (positions if they are not all equal).
-    site_slack : float
-        Soma sites per neuron in the "circuit" layout (>= 1; more = sparser somata).
+        Soma sheet: ordered by the Circuit's positions, a grid in Circuit row order, or
+        "auto" (positions unless they are all equal); see :mod:`.layout`.
     soma_gap_cells : int
-        Free lattice cells between soma blocks (room for neurites).
+        Free lattice cells between neighbouring somata of the sheet.
     border_cells : int
-        Free lattice cells around the outermost somata.
+        Free lattice cells around the soma sheet and the neuropil.
+    neuropil_fill : float
+        Target fraction of neuropil cells taken by neurites; sizes the neuropil depth
+        (lower = deeper, sparser neuropil; the depth grows by 1.5x on each of up to three
+        retries when a route cannot be found).
     chunk_shape : (int, int, int)
         Chunk shape (z, y, x) in voxels of the rendered label volume.
     max_channel_molecules : int
@@ -65,9 +67,9 @@ class TissueConfig(BaseModel):
     soma_radius_um: float = Field(2.0, gt=0.0)
     lattice_pitch_nm: Optional[float] = Field(None, gt=0.0)
     layout: Literal["auto", "circuit", "grid"] = "auto"
-    site_slack: float = Field(2.0, ge=1.0, le=64.0)
-    soma_gap_cells: int = Field(4, ge=2, le=64)
-    border_cells: int = Field(3, ge=1, le=64)
+    soma_gap_cells: int = Field(2, ge=2, le=64)
+    border_cells: int = Field(2, ge=1, le=64)
+    neuropil_fill: float = Field(0.12, gt=0.0, le=0.5)
     chunk_shape: tuple[int, int, int] = (128, 128, 128)
     max_channel_molecules: int = Field(200_000, ge=0)
     connexin_density_per_um2: float = Field(1.0e4, gt=0.0)

@@ -67,9 +67,15 @@ class Geometry:
         a, b = (i for i in range(3) if i != axis)
         return (self.pitch[a] - 2) * (self.pitch[b] - 2)
 
-    def contact_pixels(self, area_phantom_um2: float, axis: int) -> int:
-        """The voxel rule: ``max(1, rint(area / face area))`` face pairs for a contact."""
-        return max(1, int(np.rint(area_phantom_um2 * 1e6 / self.face_area_nm2(axis))))
+    def contact_pixels(self, area_phantom_um2: float, axis: int, n_faces: int = 1) -> int:
+        """The voxel rule for one face of a contact split over ``n_faces`` faces:
+        ``max(1, rint(area / n_faces / face area))`` voxel-face pairs."""
+        return max(1, int(np.rint(area_phantom_um2 * 1e6 / n_faces / self.face_area_nm2(axis))))
+
+    def faces_needed(self, area_phantom_um2: np.ndarray) -> np.ndarray:
+        """Lattice faces a contact needs so that its share fits any face orientation."""
+        fit = min(self.face_area_nm2(k) * self.patch_capacity(k) for k in range(3))
+        return np.maximum(1, np.ceil(np.asarray(area_phantom_um2) * 1e6 / fit - 1e-9)).astype(np.int64)
 
 
 def _odd_ceil(x: float) -> int:
@@ -77,37 +83,56 @@ def _odd_ceil(x: float) -> int:
     return n if n % 2 else n + 1
 
 
-def _pitch_ok(pitch: tuple[int, ...], vox: np.ndarray, r_max: float, area_max_nm2: float) -> str | None:
+def _pitch_ok(pitch: tuple[int, ...], vox: np.ndarray, r_max: float) -> str | None:
     for a in range(3):
         if pitch[a] < 5:
             return f"pitch of {pitch[a]} voxels along axis {'zyx'[a]} (need >= 5)"
         if r_max > pitch[a] * vox[a] / 2 - vox[a]:
             return f"cable radius {r_max:.1f} nm does not fit a pitch of {pitch[a] * vox[a]:.1f} nm along {'zyx'[a]}"
-    for k in range(3):
-        a, b = (i for i in range(3) if i != k)
-        need = max(1, int(np.rint(area_max_nm2 / (vox[a] * vox[b]))))
-        if need > (pitch[a] - 2) * (pitch[b] - 2):
-            return f"largest contact ({area_max_nm2 / 1e6:.4f} um^2 in the phantom) does not fit a lattice face normal to {'zyx'[k]}"
     return None
 
 
-def choose_geometry(config: TissueConfig, max_contact_um2: float) -> Geometry:
-    """Pitch and soma size for ``config``; ``max_contact_um2`` is biological."""
+def _contacts_ok(pitch, vox, areas_nm2: np.ndarray, group: np.ndarray, typical_nm2: float, max_faces: int) -> str | None:
+    caps = []
+    for k in range(3):
+        a, b = (i for i in range(3) if i != k)
+        caps.append((pitch[a] - 2) * (pitch[b] - 2) * vox[a] * vox[b])
+    fit = min(caps)
+    if typical_nm2 > fit:
+        return "typical contact does not fit one lattice face"
+    if len(areas_nm2):
+        faces = np.maximum(1, np.ceil(areas_nm2 / fit - 1e-9))
+        per_group = np.bincount(group, weights=faces)
+        if per_group.max() > max_faces:
+            return f"a release site needs {int(per_group.max())} lattice faces (at most {max_faces})"
+    return None
+
+
+def choose_geometry(config: TissueConfig, contact_um2: np.ndarray, group: np.ndarray, max_faces: int) -> Geometry:
+    """Pitch and soma size for ``config``.
+
+    ``contact_um2`` are the biological contact areas of every partner row and ``group``
+    the release site (0..G-1) of each. The automatic pitch is the smallest that holds the
+    thickest cable, puts the 90th-percentile contact on one lattice face and lets every
+    release site fit on ``max_faces`` faces of its bouton.
+    """
     s = config.geometry_scale
     vox = np.asarray(config.voxel_size_nm, dtype=float)
     radius = {AXON: config.axon_radius_um * s * 1e3, DENDRITE: config.dendrite_radius_um * s * 1e3}
     r_max = max(radius.values())
-    area_max = max_contact_um2 * s * s * 1e6
+    areas = np.asarray(contact_um2, dtype=float) * s * s * 1e6
+    group = np.asarray(group, dtype=np.int64)
+    typical = float(np.percentile(areas, 90)) if len(areas) else 0.0
     if config.lattice_pitch_nm is not None:
         pitch = tuple(_odd_ceil(config.lattice_pitch_nm / v) for v in vox)
-        problem = _pitch_ok(pitch, vox, r_max, area_max)
+        problem = _pitch_ok(pitch, vox, r_max) or _contacts_ok(pitch, vox, areas, group, 0.0, max_faces)
         if problem:
             raise NeurophantomError(f"tissue: lattice_pitch_nm={config.lattice_pitch_nm} too small: {problem}")
     else:
         p_nm = max(float(vox.max()) * 5, 2 * (r_max + float(vox.max())))
         while True:
             pitch = tuple(_odd_ceil(p_nm / v) for v in vox)
-            if _pitch_ok(pitch, vox, r_max, area_max) is None:
+            if _pitch_ok(pitch, vox, r_max) is None and _contacts_ok(pitch, vox, areas, group, typical, max_faces) is None:
                 break
             p_nm += float(vox.min())
             if p_nm > 1e7:

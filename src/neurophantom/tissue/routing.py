@@ -28,11 +28,22 @@ import numpy as np
 from .geometry import AXON, DENDRITE, N_FACES, SOMA
 
 FREE, BORDER = -1, -2
+STUB = 4  # compartment code of a reserved, still unused cell in front of a soma exit
 ROLE_NONE, ROLE_HOST, ROLE_PARTNER = 0, 1, 2
 
 
 class RoutingFailed(Exception):
-    """A route or contact could not be placed (internal; grow_tissue retries or reports)."""
+    """A route or contact could not be placed (internal; grow_tissue retries or reports).
+
+    ``explored`` holds the cells a failed search reached when the search was
+    ``exhausted`` (none of them can reach the neuron's tree), else only the start cell
+    (far from the tree); a caller skips them as later start cells.
+    """
+
+    def __init__(self, msg: str, explored: frozenset = frozenset(), exhausted: bool = False):
+        super().__init__(msg)
+        self.explored = explored
+        self.exhausted = exhausted
 
 
 class RoutingLattice:
@@ -121,7 +132,14 @@ class RoutingLattice:
         for f in range(N_FACES):
             d = [0, 0, 0]
             d[f // 2] = h if f % 2 else -h
-            self.exits[n].append((self.flat(centre[0] + d[0], centre[1] + d[1], centre[2] + d[2]), f))
+            exit_cell = self.flat(centre[0] + d[0], centre[1] + d[1], centre[2] + d[2])
+            self.exits[n].append((exit_cell, f))
+            # The cell in front of each exit is kept for the neuron's own neurites (a
+            # stub), so that other neurons' routes can never seal a soma.
+            stub = exit_cell + self.off[f]
+            if self.owner[stub] != FREE:
+                raise RoutingFailed(f"soma exit of neuron {n} is blocked")
+            self.owner[stub], self.comp[stub] = n, STUB
 
     def _exit_allowed(self, n: int, comp: int) -> bool:
         free = sum(1 for c, _ in self.exits[n] if c not in self.exit_used)
@@ -139,9 +157,26 @@ class RoutingLattice:
         return pts
 
     # ----------------------------------------------------------------- routing
-    def route(self, start: int, n: int, comp: int) -> None:
-        """Connect the reserved cell ``start`` to neuron ``n``'s ``comp`` tree (A*)."""
+    def route(self, start: int, n: int, comp: int, budget: int | None = None) -> None:
+        """Connect the reserved cell ``start`` to neuron ``n``'s ``comp`` tree (A*).
+
+        If every free path to that tree and to the soma's free exits is walled in by
+        other neurons, the neurite joins the neuron's other arbor instead (an
+        axon-carrying dendrite, as in hippocampal pyramidal cells; Thome et al. 2014).
+        """
+        budget = self.max_expansions if budget is None else min(budget, self.max_expansions)
+        try:
+            return self._search(start, n, comp, join_any=False, budget=budget)
+        except RoutingFailed as exc:
+            if not exc.exhausted:
+                raise
+        return self._search(start, n, comp, join_any=True, budget=budget)
+
+    def _search(self, start: int, n: int, comp: int, join_any: bool, budget: int) -> None:
         goals = self._goal_points(n, comp)
+        if join_any:
+            other = AXON if comp == DENDRITE else DENDRITE
+            goals = goals + list(self.trees.get((n, other), ()))
         if not goals:
             raise RoutingFailed(f"neuron {n} has no tree or free soma exit for its {comp} route")
         zc, yc, xc = self.zc, self.yc, self.xc
@@ -151,19 +186,21 @@ class RoutingLattice:
         t = int(g_arr[int(np.argmin(d))])
         tz, ty, tx = zc[t], yc[t], xc[t]
         owner, cmp_, conn, off = self.owner, self.comp, self.conn, self.off
-        exit_faces = {c: f for c, f in self.exits[n]} if self._exit_allowed(n, comp) else {}
-        used = self.exit_used
+        stubs = {c + self.off[f]: c for c, f in self.exits[n] if c not in self.exit_used} if self._exit_allowed(n, comp) else {}
         best = {start: 0}
         came = {start: -1}
+        # Heap key (f, -g, counter): among equal f the deepest node first, so that an open
+        # grid is crossed in O(path length) expansions instead of the whole box of ties.
         heap = [(abs(zc[start] - tz) + abs(yc[start] - ty) + abs(xc[start] - tx), 0, 0, start)]
         counter = 0
         expansions = 0
         while heap:
             _, g, _, u = heapq.heappop(heap)
+            g = -g
             if g > best[u]:
                 continue
             expansions += 1
-            if expansions > self.max_expansions:
+            if expansions > budget:
                 break
             for f in range(N_FACES):
                 v = u + off[f]
@@ -174,13 +211,16 @@ class RoutingLattice:
                         best[v] = ng
                         came[v] = u
                         counter += 1
-                        heapq.heappush(heap, (ng + abs(zc[v] - tz) + abs(yc[v] - ty) + abs(xc[v] - tx), ng, counter, v))
+                        heapq.heappush(heap, (ng + abs(zc[v] - tz) + abs(yc[v] - ty) + abs(xc[v] - tx), -ng, counter, v))
                 elif o == n:
-                    if cmp_[v] == comp and conn[v]:
+                    if conn[v] and (cmp_[v] == comp or (join_any and cmp_[v] in (AXON, DENDRITE))):
                         return self._claim(u, came, v, f, n, comp)
-                    if cmp_[v] == SOMA and v in exit_faces and v not in used and exit_faces[v] == (f ^ 1):
-                        return self._claim(u, came, v, f, n, comp)
-        raise RoutingFailed(f"no free path for neuron {n} (compartment {comp}) after {expansions} steps")
+                    if cmp_[v] == STUB and v in stubs:
+                        came[v] = u
+                        return self._claim(v, came, stubs[v], self.off.index(stubs[v] - v), n, comp)
+        exhausted = expansions <= budget
+        raise RoutingFailed(f"no free path for neuron {n} (compartment {comp}) after {expansions} steps",
+                            frozenset(best) if exhausted else frozenset((start,)), exhausted=exhausted)
 
     def _link(self, a: int, b: int, f: int) -> None:
         """Connect cell a to its neighbour b across a's face f."""
@@ -194,7 +234,7 @@ class RoutingLattice:
             path.append(came[path[-1]])
         path.reverse()  # start ... u
         for c in path:
-            if self.owner[c] == FREE:
+            if self.owner[c] == FREE or self.comp[c] == STUB:
                 self._set("owner", c, n)
                 self._set("comp", c, comp)
             self._set("conn", c, True)

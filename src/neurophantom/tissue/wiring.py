@@ -11,7 +11,10 @@ touching one cell of ``b``). For each group, in a seeded random order:
    neuron's axon that hosts no other contact; dendrite for gap junctions) with one
    distinct free face per partner whose neighbour is free or already a cell of that
    partner's dendrite (a bouton of a polyadic synapse touches several dendrites
-   through different faces, so one release site contacts up to 5 partners);
+   through different faces, so one release site contacts up to 5 partners); a contact
+   larger than one lattice face is split over several faces of the bouton, each facing
+   its own cell of the partner, and one face stays free for the bouton's own neurite, so
+   a release site uses at most 5 faces in all;
 3. the host and partner cells are reserved and the neurites are routed to them
    (:mod:`neurophantom.tissue.routing`); on failure the changes are rolled back and the
    next candidate is tried.
@@ -27,9 +30,13 @@ from .._errors import NeurophantomError
 from .geometry import AXON, DENDRITE, N_FACES
 from .routing import FREE, ROLE_HOST, ROLE_NONE, ROLE_PARTNER, RoutingFailed, RoutingLattice
 
-MAX_PARTNERS = 5
-SEARCH_RADIUS = 8
-MAX_ATTEMPTS = 12
+MAX_CONTACT_FACES = 5
+SEARCH_RADIUS = 16
+MAX_ATTEMPTS = 24
+#: Search budget of early attempts; the last attempts get the config's full budget.
+QUICK_BUDGET = 20_000
+POCKET_CELLS = 512
+MAX_TRIES = 2000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,17 +49,24 @@ class Group:
     posts: tuple[int, ...]
     rows: tuple[int, ...]
     target: tuple[float, float, float]
+    areas: tuple[float, ...] = ()  # biological contact area per partner
+    n_faces: tuple[int, ...] = ()  # host faces per partner (1 unless the contact is large)
+
+    def faces_of(self, j: int) -> int:
+        return self.n_faces[j] if self.n_faces else 1
 
 
 @dataclasses.dataclass(frozen=True)
 class Placed:
-    """Where a partner row's contact went: host cell, partner cell, host face."""
+    """One face of a partner row's contact: host cell, partner cell, host face."""
 
     kind: str
     row: int
     host: int
     partner: int
     face: int
+    part: int = 0  # index of this face among the row's faces
+    n_parts: int = 1
 
 
 def _offsets(radius: int) -> list[tuple[int, int, int]]:
@@ -86,22 +100,25 @@ def _partner_ok(lat: RoutingLattice, c: int, q: int, comp: int, face_in: int) ->
     return 0
 
 
-def _assign(lat: RoutingLattice, h: int, g: Group, post_comp: int) -> list[tuple[int, int]] | None:
+def _assign(lat: RoutingLattice, h: int, g: Group, post_comp: int, dead: set) -> list[list[tuple[int, int]]] | None:
+    """Faces of host ``h`` for each partner (existing partner cells preferred), or None."""
     busy = lat.mask[h] | lat.cface[h]
     taken: set = set()
     out = []
-    for q in g.posts:
-        best = None
+    for j, q in enumerate(g.posts):
+        options = []
         for f in range(N_FACES):
-            if busy >> f & 1 or f in taken:
+            if busy >> f & 1 or f in taken or h + lat.off[f] in dead:
                 continue
             score = _partner_ok(lat, h + lat.off[f], q, post_comp, f ^ 1)
-            if score and (best is None or score > best[0]):
-                best = (score, f)
-        if best is None:
+            if score:
+                options.append((-score, f))
+        need = g.faces_of(j)
+        if len(options) < need:
             return None
-        taken.add(best[1])
-        out.append((h + lat.off[best[1]], best[1]))
+        chosen = [f for _, f in sorted(options)[:need]]
+        taken.update(chosen)
+        out.append([(h + lat.off[f], f) for f in chosen])
     if lat.owner[h] == FREE:
         # A free host needs one more face through which its own neurite can arrive.
         entry = [f for f in range(N_FACES) if f not in taken and lat.owner[h + lat.off[f]] in (FREE, g.pre)]
@@ -110,51 +127,143 @@ def _assign(lat: RoutingLattice, h: int, g: Group, post_comp: int) -> list[tuple
     return out
 
 
-def place_group(lat: RoutingLattice, g: Group) -> list[Placed]:
-    """Reserve cells and route neurites for one contact group (raises RoutingFailed)."""
-    pre_comp = AXON if g.kind == "synapse" else DENDRITE
-    post_comp = DENDRITE
+def _near_trees(lat: RoutingLattice, g: Group, pre_comp: int, post_comp: int) -> list[int]:
+    """Host cells beside the first partner's dendrite, closest to the other arbors first.
+
+    Candidates are free cells (or presynaptic cells) that share a free face with a cell
+    of the first partner's dendrite; the score is the Manhattan distance to the
+    presynaptic tree plus to the other partners' trees (0 where the arbors already
+    touch) plus a quarter of the distance to the group's target point.
+    """
+    from scipy.spatial import cKDTree
+
+    q1 = g.posts[0]
+    cand = set()
+    for d in lat.trees.get((q1, post_comp), ()):
+        if lat.role[d] == ROLE_HOST:
+            continue
+        busy = lat.mask[d] | lat.cface[d]
+        for f in range(N_FACES):
+            c = d + lat.off[f]
+            if not busy >> f & 1 and _host_ok(lat, c, g.pre, pre_comp):
+                cand.add(c)
+    if not cand:
+        return []
+    cand = np.fromiter(sorted(cand), dtype=np.int64)
+    zz, yy, xx = lat._coords_np
+    xyz = np.stack([zz[cand], yy[cand], xx[cand]], 1)
+    score = 0.25 * np.abs(xyz - (np.asarray(g.target) + 1)).sum(1)
+    for n, comp in [(g.pre, pre_comp)] + [(q, post_comp) for q in g.posts[1:]]:
+        goals = np.asarray(lat._goal_points(n, comp), dtype=np.int64)
+        if not len(goals):
+            continue
+        tree = cKDTree(np.stack([zz[goals], yy[goals], xx[goals]], 1))
+        dist, _ = tree.query(xyz, p=1)
+        own = np.asarray([lat.owner[c] == n for c in cand])
+        score += np.where(own, 0.0, dist)
+    return cand[np.lexsort((cand, score))].tolist()
+
+
+def _around_target(lat: RoutingLattice, g: Group):
     t = np.rint(np.asarray(g.target)).astype(int)
-    attempts = 0
-    last = "no candidate cell near the target"
     for d in _OFFSETS:
         z, y, x = t[0] + d[0], t[1] + d[1], t[2] + d[2]
-        if not (0 <= z < lat.shape[0] and 0 <= y < lat.shape[1] and 0 <= x < lat.shape[2]):
+        if 0 <= z < lat.shape[0] and 0 <= y < lat.shape[1] and 0 <= x < lat.shape[2]:
+            yield lat.flat(z, y, x)
+
+
+def place_group(lat: RoutingLattice, g: Group) -> list[Placed]:
+    """Reserve cells and route neurites for one contact group (raises RoutingFailed).
+
+    Hosts are tried first where the arbors already (nearly) meet
+    (:func:`_near_trees`), then around the group's target point.
+    """
+    import itertools
+
+    pre_comp = AXON if g.kind == "synapse" else DENDRITE
+    post_comp = DENDRITE
+    attempts = tries = 0
+    last = "no candidate cell near the target"
+    dead: set = set()  # cells a failed search showed to be walled off
+    for h in itertools.chain(_near_trees(lat, g, pre_comp, post_comp), _around_target(lat, g)):
+        if h in dead or not _host_ok(lat, h, g.pre, pre_comp):
             continue
-        h = lat.flat(z, y, x)
-        if not _host_ok(lat, h, g.pre, pre_comp):
-            continue
-        faces = _assign(lat, h, g, post_comp)
+        faces = _assign(lat, h, g, post_comp, dead)
         if faces is None:
             continue
         lat.begin()
         try:
             lat.reserve(h, g.pre, pre_comp, ROLE_HOST)
-            for (c, f), q in zip(faces, g.posts):
-                lat.reserve(c, q, post_comp, ROLE_PARTNER)
-                lat.use_contact_face(h, f)
-                lat.use_contact_face(c, f ^ 1)
+            for cells, q in zip(faces, g.posts):
+                for c, f in cells:
+                    lat.reserve(c, q, post_comp, ROLE_PARTNER)
+                    lat.use_contact_face(h, f)
+                    lat.use_contact_face(c, f ^ 1)
+            budget = QUICK_BUDGET if attempts < MAX_ATTEMPTS - 2 else None
             if not lat.conn[h]:
-                lat.route(h, g.pre, pre_comp)
-            for (c, _), q in zip(faces, g.posts):
-                if not lat.conn[c]:
-                    lat.route(c, q, post_comp)
+                lat.route(h, g.pre, pre_comp, budget)
+            for cells, q in zip(faces, g.posts):
+                for c, _ in cells:
+                    if not lat.conn[c]:
+                        lat.route(c, q, post_comp, budget)
         except RoutingFailed as exc:
             lat.rollback()
+            dead |= exc.explored
             last = str(exc)
-            attempts += 1
-            if attempts >= MAX_ATTEMPTS:
+            # A start cell in a small walled-in pocket fails fast and says nothing about
+            # the rest of the neuropil: such tries do not count (up to a hard cap).
+            pocket = exc.exhausted and len(exc.explored) <= POCKET_CELLS
+            attempts += 0 if pocket else 1
+            tries += 1
+            if attempts >= MAX_ATTEMPTS or tries >= MAX_TRIES:
                 break
             continue
         lat.commit()
-        return [Placed(g.kind, row, h, c, f) for row, (c, f) in zip(g.rows, faces)]
+        return [Placed(g.kind, row, h, c, f, k, len(cells))
+                for row, cells in zip(g.rows, faces) for k, (c, f) in enumerate(cells)]
     raise RoutingFailed(f"{g.kind} {g.key}: {last}")
 
 
+def grow_trunk(lat: RoutingLattice, n: int, comp: int, target: np.ndarray) -> bool:
+    """Grow neuron ``n``'s first ``comp`` neurite from its soma toward ``target``.
+
+    Trunks are grown for every neuron before any contact is placed, so that each arbor
+    exists (and cannot be walled in at its soma) before the neuropil fills up. Returns
+    False when no cell near the target could be reached (the contacts then start the
+    neurite themselves).
+    """
+    t = np.rint(np.asarray(target)).astype(int)
+    dead: set = set()
+    tries = 0
+    for d in _OFFSETS:
+        z, y, x = t[0] + d[0], t[1] + d[1], t[2] + d[2]
+        if not (0 <= z < lat.shape[0] and 0 <= y < lat.shape[1] and 0 <= x < lat.shape[2]):
+            continue
+        c = lat.flat(z, y, x)
+        if c in dead or lat.owner[c] != FREE:
+            continue
+        lat.begin()
+        try:
+            lat.reserve(c, n, comp, ROLE_NONE)
+            lat.route(c, n, comp)
+        except RoutingFailed as exc:
+            lat.rollback()
+            dead |= exc.explored
+            tries += 1
+            if tries >= MAX_ATTEMPTS:
+                return False
+            continue
+        lat.commit()
+        return True
+    return False
+
+
 def check_partners(groups: list[Group]) -> None:
-    """One-line error for release sites with more partners than a bouton has faces."""
+    """One-line error for release sites that need more faces than a bouton has."""
     for g in groups:
-        if len(g.posts) > MAX_PARTNERS:
+        need = sum(g.faces_of(j) for j in range(len(g.posts)))
+        if need > MAX_CONTACT_FACES:
             raise NeurophantomError(
-                f"tissue: synapse {g.key} has {len(g.posts)} partners; a bouton touches at most {MAX_PARTNERS}"
+                f"tissue: {g.kind} {g.key} needs {need} contact faces ({len(g.posts)} partners); a bouton has "
+                f"{MAX_CONTACT_FACES}: lower geometry_scale or raise lattice_pitch_nm"
             )

@@ -18,15 +18,17 @@ A Phantom is immutable and validated on construction. It holds
     ``synapse_id, pre, post`` (neuron ids), ``pre_label, post_label``, contact centre
     ``z_um, y_um, x_um`` (phantom frame) and ``z_vox, y_vox, x_vox`` (the postsynaptic
     voxel at the centre of the contact), ``bouton_z_vox, bouton_y_vox, bouton_x_vox``
-    (a presynaptic voxel of the release site), ``contact_axis`` (0, 1, 2: the axis normal
-    to the contact plane), ``contact_voxels`` (number of pre/post voxel-face pairs of the
-    contact), ``contact_area_um2`` (the Circuit's value, biological um^2) and
-    ``rendered_contact_area_um2`` (``contact_voxels`` x voxel face area, phantom um^2).
+    (the centre voxel of the bouton), ``contact_axis`` (0, 1, 2: the axis normal to the
+    (first) contact plane), ``contact_faces`` (a contact larger than one face of the
+    bouton is split over several faces, each touching its own piece of the partner's
+    dendrite), ``contact_voxels`` (number of pre/post voxel-face pairs, all faces),
+    ``contact_area_um2`` (the Circuit's value, biological um^2) and
+    ``rendered_contact_area_um2`` (voxel-face pairs x face area, phantom um^2).
 ``gap_junctions`` : one row per electrical contact
     ``gap_id`` (row of the Circuit's gap-junction table), ``a, b, a_label, b_label``,
     contact centre ``z_um, y_um, x_um`` and ``z_vox, y_vox, x_vox`` (the voxel of ``b`` at
     the contact centre), ``a_z_vox, a_y_vox, a_x_vox`` (a voxel of ``a`` at the centre of
-    its contact cell), ``contact_axis, contact_voxels, connexin_count,
+    its contact cell), ``contact_axis, contact_faces, contact_voxels, connexin_count,
     rendered_contact_area_um2``.
 ``molecules`` : one row per membrane protein molecule
     ``z_nm, y_nm, x_nm`` (float64, phantom frame; the voxel holding a molecule is
@@ -80,7 +82,7 @@ SYNAPSE_COLUMNS = {
     "z_um": "float64", "y_um": "float64", "x_um": "float64",
     "z_vox": "int64", "y_vox": "int64", "x_vox": "int64",
     "bouton_z_vox": "int64", "bouton_y_vox": "int64", "bouton_x_vox": "int64",
-    "contact_axis": "int64", "contact_voxels": "int64",
+    "contact_axis": "int64", "contact_faces": "int64", "contact_voxels": "int64",
     "contact_area_um2": "float64", "rendered_contact_area_um2": "float64",
 }
 GAP_COLUMNS = {
@@ -88,7 +90,7 @@ GAP_COLUMNS = {
     "z_um": "float64", "y_um": "float64", "x_um": "float64",
     "z_vox": "int64", "y_vox": "int64", "x_vox": "int64",
     "a_z_vox": "int64", "a_y_vox": "int64", "a_x_vox": "int64",
-    "contact_axis": "int64", "contact_voxels": "int64",
+    "contact_axis": "int64", "contact_faces": "int64", "contact_voxels": "int64",
     "connexin_count": "float64", "rendered_contact_area_um2": "float64",
 }
 MOLECULE_COLUMNS = {
@@ -395,6 +397,8 @@ def _cross_check(t: dict[str, pd.DataFrame], labels: da.Array, vs: tuple[float, 
         ax = df["contact_axis"].to_numpy()
         if (~np.isin(ax, (0, 1, 2))).any():
             raise _fail(table, "contact_axis", "must be 0, 1 or 2")
+        if (df["contact_faces"].to_numpy() < 1).any():
+            raise _fail(table, "contact_faces", "every contact has at least one face")
         if (df["contact_voxels"].to_numpy() < 1).any():
             raise _fail(table, "contact_voxels", "every contact needs at least one voxel face")
     if len(syn) and syn.duplicated(["synapse_id", "post"]).any():

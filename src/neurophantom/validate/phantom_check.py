@@ -34,7 +34,7 @@ from .._errors import NeurophantomError
 from ..types import Circuit
 from ..types.phantom import Phantom
 
-_MAX_CONNECTIVITY_VOXELS = 256 ** 3
+_MAX_CONNECTIVITY_VOXELS = 2 ** 27
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +189,7 @@ def read_back_circuit(phantom: Phantom, *, connectivity: bool = True) -> Phantom
     ----------
     phantom : Phantom
     connectivity : bool
-        Also count 6-connected components per label (volumes up to 256^3 voxels).
+        Also count 6-connected components per label (volumes up to 2**27 voxels).
     """
     if not isinstance(phantom, Phantom):
         raise NeurophantomError(f"phantom check: expected a Phantom, got {type(phantom).__name__}")
@@ -328,6 +328,18 @@ def _face_area_nm2(vs, axis):
     return vs[a] * vs[b]
 
 
+def _contact_ok(per_axis: list[int], area_um2: float, s2: float, vs: np.ndarray, n_faces: int) -> tuple[bool, list[int]]:
+    """Does a read contact follow the pixel rule? Each face along axis k holds
+    ``max(1, rint(area * s2 / n_faces / face_area_k))`` pixels; the faces add up to ``n_faces``."""
+    expect = [max(1, int(np.rint(area_um2 * s2 * 1e6 / n_faces / _face_area_nm2(vs, k)))) for k in range(3)]
+    faces = 0
+    for n, e in zip(per_axis, expect):
+        if n % e:
+            return False, expect
+        faces += n // e
+    return faces == n_faces, expect
+
+
 def compare_with_circuit(readback: PhantomReadback, circuit: Circuit, phantom: Phantom, *, max_problems: int = 20) -> PhantomCheck:
     """Hold the read-back tables against ``circuit`` (exact integer rules; see module doc)."""
     problems: list[str] = []
@@ -376,10 +388,10 @@ def compare_with_circuit(readback: PhantomReadback, circuit: Circuit, phantom: P
         g = read.iloc[got[(sid, post)]]
         per_axis = [g["contact_voxels_z"], g["contact_voxels_y"], g["contact_voxels_x"]]
         area = float(t["contact_area_um2"].iloc[r])
-        axis = int(tab.loc[(sid, post), "contact_axis"])
-        expect = max(1, int(np.rint(area * s2 * 1e6 / _face_area_nm2(vs, axis))))
-        if per_axis[axis] != expect or sum(per_axis) != expect:
-            bad(f"synapse {sid} -> {post}: contact {per_axis} voxel faces, rule gives {expect} along axis {'zyx'[axis]}")
+        n_faces = int(tab.loc[(sid, post), "contact_faces"])
+        ok, expect = _contact_ok([int(v) for v in per_axis], area, s2, vs, n_faces)
+        if not ok:
+            bad(f"synapse {sid} -> {post}: contact {per_axis} voxel faces (z, y, x), rule gives {expect} per face x {n_faces}")
         read_area = sum(n * _face_area_nm2(vs, a) for a, n in enumerate(per_axis)) / 1e6 / s2
         area_err.append(abs(read_area - area))
         for rec in circuit.receptor_types:
@@ -398,11 +410,11 @@ def compare_with_circuit(readback: PhantomReadback, circuit: Circuit, phantom: P
         if len(rows) != 1 or {int(rows["a"].iloc[0]), int(rows["b"].iloc[0])} != pair:
             bad(f"gap junction {gid}: touching neurons {rows[['a', 'b']].to_numpy().tolist()} not {sorted(pair)}")
             continue
-        axis = int(gtab.loc[gid, "contact_axis"])
         area = float(gt["connexin_count"].iloc[gid]) / float(phantom.metadata["connexin_density_per_um2"])
-        expect = max(1, int(np.rint(area * s2 * 1e6 / _face_area_nm2(vs, axis))))
-        if int(rows["contact_voxels"].iloc[0]) != expect:
-            bad(f"gap junction {gid}: contact {int(rows['contact_voxels'].iloc[0])} voxel faces, rule gives {expect}")
+        per_axis = [int(rows[f"contact_voxels_{a}"].iloc[0]) for a in "zyx"]
+        ok, expect = _contact_ok(per_axis, area, s2, vs, int(gtab.loc[gid, "contact_faces"]))
+        if not ok:
+            bad(f"gap junction {gid}: contact {per_axis} voxel faces (z, y, x), rule gives {expect} per face")
         n = int(np.rint(float(gt["connexin_count"].iloc[gid])))
         if int(rows["connexins_a"].iloc[0]) != n or int(rows["connexins_b"].iloc[0]) != n:
             bad(f"gap junction {gid}: connexins {int(rows['connexins_a'].iloc[0])}/{int(rows['connexins_b'].iloc[0])}, rule gives {n} per side")
