@@ -28,18 +28,10 @@ import numpy as np
 from scipy import stats
 
 from .._errors import NeurophantomError
+from .streams import DETECTOR, stream_rng
 
 #: Edge (voxels) of the cubic tiles that own a noise stream each.
 NOISE_TILE = 32
-
-#: spawn_key namespaces of the streams a scan draws from (never reuse one for another purpose).
-STREAM_DETECTOR = 1
-
-
-def tile_rng(seed: int, *key: int) -> np.random.Generator:
-    """A Generator for one (stream, channel, tile) key under the scan's seed."""
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key)))
-
 
 def tile_aligned(start: int, stop: int, n: int, tile: int = NOISE_TILE) -> tuple[int, int]:
     """The smallest ``[a, b)`` of whole tiles (clipped to ``n``) containing ``[start, stop)``."""
@@ -99,7 +91,7 @@ def detect(expected: np.ndarray, origin_vox, *, seed: int, channel: int, shot_no
     for oz, oy, ox in itertools.product(*ranges):
         sl = (slice(oz, oz + tile), slice(oy, oy + tile), slice(ox, ox + tile))
         key = tuple((int(o) + d) // tile for o, d in zip(origin_vox, (oz, oy, ox)))
-        rng = tile_rng(seed, STREAM_DETECTOR, channel, *key)
+        rng = stream_rng(seed, DETECTOR, channel, *key)
         block = lam[sl]
         counts = _counts(block, rng, background if table is not None else None, table) if shot_noise else block.copy()
         if read_noise_e > 0:

@@ -13,7 +13,7 @@ Slicing and expansion destroy some tissue. Three kinds, all in specimen nanometr
     Every section is shifted in (y, x) by an independent Gaussian offset of ``sigma_nm``
     per axis; nothing is lost, but the image no longer lines up across sections.
 
-The draws come from ``SeedSequence(seed, spawn_key=(STREAM_DAMAGE, i))`` for the i-th damage,
+The draws come from the damage stream (:mod:`.streams`) keyed by the damage's index,
 so the same seed gives the same damage. A ``DamageModel`` is the drawn result: it
 evaluates the lost mask on any block of a grid (the same values in any chunking) and the
 section shift at any z, and it lists what was lost for the Scan's record (the holes and
@@ -36,12 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import NeurophantomError
 from .grid import ScanGrid
+from .streams import DAMAGE, stream_rng
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-
-#: spawn_key namespace of damage draws.
-STREAM_DAMAGE = 2
-
 
 class SparseDamage(BaseModel):
     """Sparse small spherical holes; ``fraction`` is the expected lost volume fraction."""
@@ -148,7 +145,7 @@ def draw_damage(damages, extent_nm, seed: int) -> DamageModel:
     section_nm, shifts = 0.0, np.zeros((0, 2))
     n_misalign = 0
     for i, d in enumerate(damages):
-        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(STREAM_DAMAGE, i)))
+        rng = stream_rng(seed, DAMAGE, i)
         if isinstance(d, SparseDamage):
             c, r = _draw_sparse(d, extent_nm, rng)
             holes.append(c)

@@ -17,8 +17,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+import numpy as np
+
+from ..types.scan import ChannelInfo
 from . import specs
 from .damage import Damage
+from .forward import ChannelPlan, ChannelSet
 
 
 class ElectronMicroscope(BaseModel):
@@ -69,3 +73,8 @@ class ElectronMicroscope(BaseModel):
     def instrument_seconds(self, volume_um3: float) -> float:
         """EM time for a specimen volume at the stated rate."""
         return specs.em_seconds(volume_um3)
+
+    def channels(self, spec, labelled: np.ndarray, seed: int) -> ChannelSet:
+        """One channel: dark stained membranes on the detected electron dose."""
+        return ChannelSet((ChannelInfo("membrane", "membrane"),),
+                          (ChannelPlan(-self.membrane_contrast * self.dose_electrons, self.dose_electrons),))

@@ -24,11 +24,18 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+import numpy as np
+
+from .._errors import NeurophantomError
+from ..types.scan import ChannelInfo
 from . import specs
+from .codebook import design_parallel_codebook, design_serial_codebook
 from .damage import Damage
-from .parallel import ParallelBarcode
+from .forward import ChannelPlan, ChannelSet
+from .parallel import ParallelBarcode, crosstalk_matrix, parallel_amplitudes, parallel_channels, true_crosstalk
 from .psf import gaussian_psf_sigma_nm
-from .serial import SerialBarcode
+from .serial import SerialBarcode, registration_shifts, serial_amplitudes, serial_channels
+from .streams import BARCODE, stream_rng
 
 Barcode = Annotated[Union[SerialBarcode, ParallelBarcode], Field(discriminator="kind")]
 
@@ -111,3 +118,26 @@ class ExpansionLightSheet(BaseModel):
     def instrument_seconds(self, volume_um3: float) -> float:
         """Light-sheet time for a specimen volume: every round images the expanded volume."""
         return specs.lightsheet_seconds(volume_um3, self.expansion, rounds=self.rounds)
+
+    def channels(self, spec, labelled: np.ndarray, seed: int) -> ChannelSet:
+        """Membrane stain, then the barcode channels (if any) with their molecule photons."""
+        membrane = (ChannelInfo("membrane", "membrane"),), (ChannelPlan(self.membrane_photons, self.background_photons),)
+        if self.barcode is None:
+            return ChannelSet(*membrane)
+        if not spec.proteins:
+            raise NeurophantomError("barcodes need molecules, but the specimen has no protein types")
+        bc, bg = self.barcode, self.background_photons
+        photons = self.punctum_photons * labelled
+        rng = stream_rng(seed, BARCODE)
+        if isinstance(bc, SerialBarcode):
+            book = design_serial_codebook(spec.proteins, bc.rounds, bc.colors, bc.min_distance)
+            amps = serial_amplitudes(book.codewords[spec.molecule_protein], photons, bc, rng)
+            shifts = registration_shifts(bc, rng)  # hidden: a lab registers its rounds itself
+            plans = [ChannelPlan(0.0, bg, r * bc.colors + c, tuple(shifts[r]))
+                     for r in range(bc.rounds) for c in range(bc.colors)]
+            return ChannelSet(membrane[0] + tuple(serial_channels(bc)), membrane[1] + tuple(plans), amps, book)
+        book = design_parallel_codebook(spec.proteins, bc.fluorophores, bc.per_tag, bc.min_distance)
+        amps = parallel_amplitudes(book.codewords[spec.molecule_protein], photons, bc, true_crosstalk(bc, rng), rng)
+        plans = tuple(ChannelPlan(0.0, bg, f) for f in range(bc.fluorophores))
+        derived = {"crosstalk_matrix": crosstalk_matrix(bc.fluorophores, bc.crosstalk).tolist()}  # the calibration
+        return ChannelSet(membrane[0] + tuple(parallel_channels(bc)), membrane[1] + plans, amps, book, derived)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dask.array as da
@@ -47,6 +47,22 @@ class ChannelPlan:
     background: float
     column: int | None = None
     shift_nm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class ChannelSet:
+    """An instrument's channels: records for the Scan, how each forms, molecule photons.
+
+    ``amplitudes[m, j]`` is the photons molecule ``m`` gives the channel whose plan has
+    ``column == j`` (None when no channel shows molecules); ``derived`` holds numbers the
+    operator knows (e.g. the calibrated crosstalk matrix) for the Scan's record.
+    """
+
+    infos: tuple
+    plans: tuple[ChannelPlan, ...]
+    amplitudes: np.ndarray | None = None
+    codebook: Any = None
+    derived: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..types.scan import ChannelInfo, Codebook
+from ..types.scan import ChannelInfo
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -92,8 +92,3 @@ def registration_shifts(cfg: SerialBarcode, rng: np.random.Generator) -> np.ndar
     shifts = rng.normal(0.0, cfg.registration_nm, size=(cfg.rounds, 3)) if cfg.registration_nm > 0 else np.zeros((cfg.rounds, 3))
     shifts[0] = 0.0
     return shifts
-
-
-def codes_of(codebook: Codebook, protein_index: np.ndarray) -> np.ndarray:
-    """Codeword rows for molecules given the codebook row of their protein."""
-    return codebook.codewords[np.asarray(protein_index, dtype=np.int64)]

@@ -24,8 +24,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+import numpy as np
+
+from .._errors import NeurophantomError
+from ..types.scan import ChannelInfo
 from . import specs
 from .damage import Damage
+from .forward import ChannelPlan, ChannelSet
 
 
 class Synchrotron(BaseModel):
@@ -96,3 +101,16 @@ class Synchrotron(BaseModel):
     def instrument_seconds(self, volume_um3: float) -> float:
         """Beamline time for a specimen volume (the expanded volume is what is imaged)."""
         return specs.synchrotron_seconds(volume_um3, self.expansion)
+
+    def channels(self, spec, labelled: np.ndarray, seed: int) -> ChannelSet:
+        """Dark membranes on the transmitted flux, then one channel per tag."""
+        infos = [ChannelInfo("membrane", "membrane")]
+        plans = [ChannelPlan(-self.membrane_contrast * self.flux_photons, self.flux_photons)]
+        amps = np.zeros((spec.molecule_pos_nm.shape[0], len(self.tags)))
+        for i, tag in enumerate(self.tags):
+            if tag not in spec.proteins:
+                raise NeurophantomError(f"tag {tag!r} is not a protein of this specimen (proteins: {', '.join(spec.proteins) or 'none'})")
+            amps[:, i] = self.tag_photons * labelled * (spec.molecule_protein == spec.proteins.index(tag))
+            infos.append(ChannelInfo(f"tag_{tag}", "tag", protein=tag))
+            plans.append(ChannelPlan(0.0, self.tag_background, i))
+        return ChannelSet(tuple(infos), tuple(plans), amps if self.tags else None)
