@@ -11,10 +11,14 @@ import sys
 
 import typer
 
-try:  # typer >= 0.20 vendors click as typer._click
+try:  # typer >= 0.20 vendors click as typer._click; Abort/Exit live in typer.exceptions
     from typer._click import exceptions as _cx
-except ImportError:  # pragma: no cover
+    from typer.exceptions import Abort as _Abort
+    from typer.exceptions import Exit as _Exit
+except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as _cx
+    from click.exceptions import Abort as _Abort
+    from click.exceptions import Exit as _Exit
 
 from .._errors import NeurophantomError
 
@@ -53,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     except _cx.UsageError as exc:
         return _fail(exc.format_message())
-    except _cx.Abort:
+    except _Abort:
         return _fail("aborted")
-    except _cx.Exit as exc:
-        return int(exc.exit_code)
+    except _Exit as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
     except _cx.ClickException as exc:
         return _fail(exc.format_message())
     except KeyboardInterrupt:
@@ -64,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         return _fail(f"{exc.strerror or exc.__class__.__name__}: {exc.filename}")
+    except BrokenPipeError:
+        # Output piped into a reader that closed early (e.g. `| head`): not an error.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
 
 
 def run() -> None:  # pragma: no cover - console-script shim
