@@ -40,7 +40,7 @@ from .._errors import NeurophantomError
 from ..biophysics import build_model
 from ..biophysics.model import Model
 from ..types import Circuit
-from .pretty_printer_run import Interface, readout_matrix, release_rate, run_batch, trial_drives
+from .pretty_printer_run import Interface, kinetic_edges, readout_matrix, release_rate, run_batch, trial_drives
 from .tasks import Trials, make_trials
 from .trained import RateNetwork
 
@@ -125,29 +125,30 @@ def _validation_trials(model, interface, net, cfg: FineTuneConfig) -> _Problem:
     return _windows(model, interface, net, trials, np.arange(n), np.zeros(n, np.int64), trials.n_steps)
 
 
-def _init_theta(model: Model, granularity: str) -> dict[str, jnp.ndarray]:
+def _init_theta(model: Model, granularity: str) -> tuple[dict[str, jnp.ndarray], jnp.ndarray]:
+    """Zero log-gains and, per synaptic edge, the index of the gain it uses."""
     if granularity == "synapse":
-        w = jnp.zeros_like(model.params["w_kinetic_nS"])
-    else:
-        w = jnp.zeros((model.n_neurons, max(len(model.meta.receptors), 1)))
-    return {"w": w, "leak": jnp.zeros(model.n_neurons)}
+        n_gains = model.params["w_kinetic_nS"].shape[0]
+        gain_of_edge = np.arange(n_gains)
+    else:  # one gain per (postsynaptic neuron, receptor type)
+        R = max(len(model.meta.receptors), 1)
+        _, post, rec = kinetic_edges(model)
+        n_gains, gain_of_edge = model.n_neurons * R, post * R + rec
+    theta = {"w": jnp.zeros(n_gains), "leak": jnp.zeros(model.n_neurons)}
+    return theta, jnp.asarray(gain_of_edge)
 
 
-def _tuned(model: Model, theta) -> Model:
+def _tuned(model: Model, theta, gain_of_edge) -> Model:
     p = dict(model.params)
-    log_gain = theta["w"]
-    if log_gain.ndim == 2:  # one gain per (postsynaptic neuron, receptor type)
-        R = log_gain.shape[1]
-        log_gain = log_gain[model.index["kin_slot"] // R, model.index["kin_rec"]]
-    p["w_kinetic_nS"] = p["w_kinetic_nS"] * jnp.exp(log_gain)
+    p["w_kinetic_nS"] = p["w_kinetic_nS"] * jnp.exp(theta["w"][gain_of_edge])
     leak = model.meta.channels.index("leak")
     p["g_nS"] = p["g_nS"].at[:, leak].multiply(jnp.exp(theta["leak"]))
     return Model(p, model.index, model.meta)
 
 
-def _loss(theta, model: Model, prob: _Problem, rpos, m, d, *, dt_ms, every, vhalf, slope, out_w):
+def _loss(theta, model: Model, prob: _Problem, gain_of_edge, rpos, m, d, *, dt_ms, every, vhalf, slope, out_w):
     """Mean squared release-rate error of the readout neurons plus that of the outputs."""
-    v = run_batch(_tuned(model, theta), prob.drives, prob.v0, dt_ms=dt_ms, sample_every=every)
+    v = run_batch(_tuned(model, theta, gain_of_edge), prob.drives, prob.v0, dt_ms=dt_ms, sample_every=every)
     t = release_rate(v, vhalf, slope, xp=jnp)
     y = t @ m + d
     return jnp.mean((t[..., rpos] - prob.t_teacher) ** 2) + out_w * jnp.mean((y - prob.y_teacher) ** 2)
@@ -172,10 +173,10 @@ def fine_tune(
     train = _train_windows(model, interface, net, cfg, rng)
     val = _validation_trials(model, interface, net, cfg)
     m, d = readout_matrix(interface, model.neuron_ids)
-    args = (jnp.asarray(_readout_positions(model, interface)), jnp.asarray(m), jnp.asarray(d))
+    theta, gain_of_edge = _init_theta(model, cfg.granularity)
+    args = (gain_of_edge, jnp.asarray(_readout_positions(model, interface)), jnp.asarray(m), jnp.asarray(d))
     static = {"dt_ms": interface.dt_ms, "every": int(round(net.config.dt_ms / interface.dt_ms)),
               "vhalf": interface.release_vhalf_mV, "slope": interface.release_slope_mV, "out_w": cfg.output_weight}
-    theta = _init_theta(model, cfg.granularity)
     opt = optax.adam(optax.cosine_decay_schedule(cfg.learning_rate, max(cfg.iterations, 1), alpha=0.1))
     state = opt.init(theta)
     before = best_loss = float(_loss_value(theta, model, val, *args, **static))
@@ -193,7 +194,7 @@ def fine_tune(
                 best, best_loss, best_it = theta, vl, it
             if progress:
                 print(f"[fine-tune {net.task}] iteration {it}: train {float(lv):.5f}, validation {vl:.5f}", flush=True)
-    tuned = write_back(circuit, model, _tuned(model, best))
+    tuned = write_back(circuit, model, _tuned(model, best, gain_of_edge))
     report = {
         "config": cfg.model_dump(), "validation_loss_before": before, "validation_loss_after": best_loss,
         "chosen_iteration": best_it, "checkpoints": checkpoints,
@@ -208,12 +209,8 @@ def write_back(circuit: Circuit, base: Model, tuned: Model) -> Circuit:
     Every synapse row is one (pre, post, receptor) edge of the model (compiled circuits
     have exactly one), so each row's density is scaled by its edge's tuning factor.
     """
-    R = len(base.meta.receptors)
     factor = np.asarray(tuned.params["w_kinetic_nS"]) / np.asarray(base.params["w_kinetic_nS"])
-    edge_of = {
-        (int(pre), int(slot) // R, int(rec)): k
-        for k, (pre, slot, rec) in enumerate(zip(np.asarray(base.index["kin_pre"]), np.asarray(base.index["kin_slot"]), np.asarray(base.index["kin_rec"])))
-    }
+    edge_of = {(int(a), int(b), int(r)): k for k, (a, b, r) in enumerate(zip(*kinetic_edges(base)))}
     syn = circuit.synapses.copy()
     pre = circuit.index_of(syn["pre"].to_numpy())
     post = circuit.index_of(syn["post"].to_numpy())

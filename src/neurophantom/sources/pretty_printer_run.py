@@ -122,6 +122,29 @@ class Interface:
             raise ValidationError(f"malformed pretty-printer interface: {exc.__class__.__name__}: {exc}") from None
 
 
+# --------------------------------------------------------------------------- model edges
+def kinetic_edges(model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pre, post, receptor)`` model indices of every kinetic synaptic edge.
+
+    The Model stores each edge's postsynaptic neuron and receptor as one flattened
+    conductance slot, whose layout is internal to the engine (it has been post-major,
+    ``post * R + rec``, and receptor-major, ``rec * N + post``). The layout is detected
+    from the receptor index the Model also stores; an unknown one raises.
+    """
+    pre = np.asarray(model.index["kin_pre"], dtype=np.int64)
+    slot = np.asarray(model.index["kin_slot"], dtype=np.int64)
+    rec = np.asarray(model.index["kin_rec"], dtype=np.int64)
+    n, R = model.n_neurons, max(len(model.meta.receptors), 1)
+    candidates = []
+    if np.all(slot % R == rec) and np.all(slot // R < n):
+        candidates.append(slot // R)
+    if np.all(slot // n == rec):
+        candidates.append(slot - rec * n)
+    if not candidates or any(not np.array_equal(c, candidates[0]) for c in candidates[1:]):
+        raise NeurophantomError("cannot read the model's synaptic edge layout (kin_slot)")
+    return pre, candidates[0], rec
+
+
 # --------------------------------------------------------------------------- stimuli
 def _positions(model_ids: np.ndarray, ids: Sequence[int]) -> list[int | None]:
     lookup = {int(i): k for k, i in enumerate(model_ids)}

@@ -26,6 +26,13 @@ follow their steady state at once); compilation and fine-tuning deal with that.
 Dynamics are advanced by exponential Euler at ``dt_ms`` (the engine's scheme), from every
 unit at the leak reversal (the engine's initial state).
 
+Training is backpropagation through time with Adam. Trained from scratch, the
+conductance-based model learns very slowly (shunting keeps it contractive: 600 Adam steps
+reached 75-86 % on the flip-flop, against 100 % for the same transfer functions with fixed
+driving forces), so training is a continuation: the first third of the steps use fixed
+driving forces ``E - V_half`` and no shunting, the second third blends in the
+conductance-based terms, the last third trains the conductance-based model alone.
+
 References
 ----------
 Shriki O, Hansel D, Sompolinsky H (2003) Rate models for conductance-based cortical
@@ -283,10 +290,12 @@ def train(config: TrainConfig, *, unit: UnitModel | None = None, progress: bool 
     """Train a rate network on ``config.task`` by backpropagation through time.
 
     Adam (Kingma & Ba 2015) with global-norm clipping at 1 and a cosine learning-rate
-    decay; each iteration draws a fresh batch from the task's ``train`` split (batch seed =
-    iteration index), so the run is a pure function of the config. Returns the network
-    with its ``validation`` and ``heldout`` scores (512 and 256 trials... see
-    :func:`evaluate`).
+    decay; each iteration draws a fresh batch from the task's ``train`` split (batch seed
+    from the config seed and the iteration index), so the run is a pure function of the
+    config. The shunting of conductance synapses makes the model hard to train from
+    scratch, so training is a continuation (:func:`shunt_schedule`): it starts
+    current-based and ends conductance-based; the returned network is the latter. Returns
+    the network with its ``validation`` and ``heldout`` scores (:func:`evaluate`).
     """
     task = get_task(config.task)
     unit = unit or UnitModel()
@@ -304,6 +313,9 @@ def train(config: TrainConfig, *, unit: UnitModel | None = None, progress: bool 
         lambda p, dr, tg, mk, sh: _loss(p, dr, tg, mk, wmask, sh, unit=unit, dt_ms=config.dt_ms, l2=config.l2)
     )
 
+    # A closure (not a module-level jit): the cached networks were made with this exact
+    # XLA program, and moving the mask out of the closure changes float32 results at the
+    # last bit.
     @jax.jit
     def update(p, s, dr, tg, mk, sh):
         val, g = loss_fn(p, dr, tg, mk, sh)

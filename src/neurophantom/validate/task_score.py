@@ -39,7 +39,7 @@ from ..biophysics import build_model
 from ..biophysics.model import Model
 from ..io import read_json
 from ..sources.pretty_printer import SCORE_SEED, circuit_cache_path, heldout_score
-from ..sources.pretty_printer_run import HEADER_KEY, Interface, circuit_outputs
+from ..sources.pretty_printer_run import HEADER_KEY, Interface, circuit_outputs, kinetic_edges
 from ..sources.tasks import get_task
 from ..sources.trained import RateNetwork
 from ..types import Circuit
@@ -143,9 +143,7 @@ def recurrent_edges(model: Model, interface: Interface) -> np.ndarray:
     """Indices of the model's synaptic edges between recurrent (read-out) neurons."""
     rec = {int(i) for ids in interface.readout_ids for i in ids}
     is_rec = np.array([int(i) in rec for i in model.neuron_ids])
-    R = max(len(model.meta.receptors), 1)
-    pre = np.asarray(model.index["kin_pre"])
-    post = np.asarray(model.index["kin_slot"]) // R
+    pre, post, _ = kinetic_edges(model)
     return np.flatnonzero(is_rec[pre] & is_rec[post])
 
 
@@ -163,10 +161,13 @@ def lesion(model: Model, interface: Interface, fraction: float, *, seed: int = 0
     if receptor is not None:
         if receptor not in model.meta.receptors:
             raise NeurophantomError(f"model has no receptor {receptor!r}")
-        rec = np.asarray(model.index["kin_rec"])[edges]
+        rec = kinetic_edges(model)[2][edges]
         edges = edges[rec == model.meta.receptors.index(receptor)]
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(13,)))
-    cut = rng.choice(edges, size=int(round(fraction * edges.size)), replace=False)
+    # One permutation per seed, cut from its front: lesions of one seed are nested (a
+    # larger fraction removes everything a smaller one did), so a dose-response series
+    # is a progressive lesion of one network.
+    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(13,))).permutation(edges)
+    cut = order[: int(round(fraction * edges.size))]
     w = np.array(model.params["w_kinetic_nS"])
     w[cut] = 0.0
     return model.with_params(w_kinetic_nS=jax.numpy.asarray(w))
