@@ -249,7 +249,7 @@ def build_model(
         pre = uniq // max(len(recs), 1) // n
     event = spiking[pre] if transmission == "event" else np.zeros(len(pre), bool)
     R = max(len(recs), 1)
-    slot = post * R + rec  # flattened (post, receptor) conductance slot
+    slot = rec * n + post  # receptor-major conductance slot (contiguous row per receptor)
     ev_pre, ev_slot, ev_w = pre[event], slot[event], w[event]
     (row_slot, row_edge), deg = _padded_rows(
         ev_pre, n, [ev_slot.astype(np.int32), np.arange(len(ev_pre), dtype=np.int32)], [n * R, len(ev_pre)]

@@ -18,7 +18,8 @@ import numpy as np
 from .._errors import NeurophantomError
 from ..biophysics.model import Model
 from .drive import Drive
-from .step import State, StepConsts, channel_rates, mg_block, step, synaptic_conductance
+from .rates import channel_rates
+from .step import State, StepConsts, blocked_conductance, step
 
 RECORDABLE = ("v", "ca", "i_syn")
 
@@ -75,15 +76,13 @@ def init_state(model: Model, drive: Drive, init: Mapping[str, jnp.ndarray] | Non
     v = jnp.broadcast_to(jnp.asarray(init.get("v", p["v_init_mV"]), dt_), (m.n,))
     ca = jnp.broadcast_to(jnp.asarray(init.get("ca", p["ca_rest_uM"]), dt_), (m.n,))
     gates = [x_inf for rc in channel_rates(model, v, ca) for (x_inf, _tau) in rc]
-    gates = jnp.stack(gates, axis=1) if gates else jnp.zeros((m.n, 0), dt_)
+    gates = jnp.stack(gates) if gates else jnp.zeros((0, m.n), dt_)
     R = len(m.receptors)
-    syn_a = jnp.zeros(m.n * R + 1, dt_)
-    for k, r in enumerate(m.receptors):
-        if f"g_syn.{r}" in init:
-            syn_a = syn_a.at[jnp.arange(m.n) * R + k].set(jnp.broadcast_to(jnp.asarray(init[f"g_syn.{r}"], dt_), (m.n,)))
+    syn_a = [jnp.broadcast_to(jnp.asarray(init.get(f"g_syn.{r}", 0.0), dt_), (m.n,)) for r in m.receptors]
+    syn_a = jnp.concatenate(syn_a + [jnp.zeros((1,), dt_)])
     T = jax.nn.sigmoid((v - p["release_vhalf_mV"]) / p["release_slope_mV"])
-    alpha = p["alpha_per_mM_ms"][None, :]
-    r_inf = alpha * T[:, None] / (alpha * T[:, None] + 1.0 / p["tau_decay_ms"][None, :])
+    alpha = p["alpha_per_mM_ms"][:, None]
+    r_inf = alpha * T[None, :] / (alpha * T[None, :] + 1.0 / p["tau_decay_ms"][:, None])
     kn = drive.n_sigma_pA.shape[0]
     return State(
         v=v,
@@ -91,7 +90,7 @@ def init_state(model: Model, drive: Drive, init: Mapping[str, jnp.ndarray] | Non
         ca=ca,
         syn_a=syn_a,
         syn_b=jnp.zeros_like(syn_a),
-        r=r_inf.reshape(m.n, R),
+        r=r_inf.reshape(R, m.n),
         noise=jnp.zeros((kn, m.n), dt_),
         last_spike=jnp.full((m.n,), -(2**30), jnp.int32),
     )
@@ -110,19 +109,22 @@ def make_consts(model: Model, drive: Drive, dt_ms: float, k_record: int, k_deliv
     t_peak = td * tr_safe / (td - tr_safe) * jnp.log(td / tr_safe)
     peak = jnp.exp(-t_peak / td) - jnp.exp(-t_peak / tr_safe)
     norm = jnp.where(has_rise, 1.0 / peak, 1.0)
-    rec_of_edge = idx["ev_slot"] % max(R, 1)
+    rec_of_edge = idx["ev_slot"] // m.n if R else idx["ev_slot"]
     w = p["w_event_nS"] * norm[rec_of_edge] if R else p["w_event_nS"]
     zero = jnp.zeros((1,), dt_)
     w_a = jnp.concatenate([w, zero])
     w_b = jnp.concatenate([jnp.where(has_rise[rec_of_edge], w, 0.0) if R else w * 0, zero])
-    tile = lambda x: jnp.concatenate([jnp.tile(x, m.n), jnp.ones((1,), dt_)])  # noqa: E731
-    decay_a = tile(jnp.exp(-dt_ms / td))
-    decay_b = tile(jnp.where(has_rise, jnp.exp(-dt_ms / tr_safe), 0.0))
+    per_slot = lambda x: jnp.concatenate([jnp.repeat(x, m.n), jnp.ones((1,), dt_)])  # noqa: E731
+    decay_a = per_slot(jnp.exp(-dt_ms / td))
+    decay_b = per_slot(jnp.where(has_rise, jnp.exp(-dt_ms / tr_safe), 0.0))
     return StepConsts(
         decay_a=decay_a,
         decay_b=decay_b,
         w_a=w_a,
         w_b=w_b,
+        w_rows_a=w_a[idx["ev_row_edge"]],
+        w_rows_b=w_b[idx["ev_row_edge"]],
+        g_ch=p["g_nS"].T,
         i_map=drive.i_map,
         g_map=drive.g_map,
         g_E_mV=drive.g_E_mV,
@@ -142,7 +144,7 @@ def observe(model: Model, state: State, names: tuple[str, ...]) -> dict[str, jnp
     out = {}
     need_syn = any(n == "i_syn" or n.startswith("g_syn.") for n in names)
     if need_syn and model.meta.receptors:
-        gs = synaptic_conductance(model, state) * mg_block(model, state.v)
+        gs = blocked_conductance(model, state)
     col_of = {}
     c = 0
     for ch, gates in zip(model.meta.channels, model.meta.gates):
@@ -156,13 +158,13 @@ def observe(model: Model, state: State, names: tuple[str, ...]) -> dict[str, jnp
             out[name] = state.ca
         elif name == "i_syn":
             if model.meta.receptors:
-                out[name] = (gs * (model.params["E_syn_mV"][None, :] - state.v[:, None])).sum(axis=1)
+                out[name] = (gs * (model.params["E_syn_mV"][:, None] - state.v[None, :])).sum(axis=0)
             else:
                 out[name] = jnp.zeros_like(state.v)
         elif name.startswith("g_syn."):
-            out[name] = gs[:, model.meta.receptors.index(name[6:])]
+            out[name] = gs[model.meta.receptors.index(name[6:])]
         else:
-            out[name] = state.gates[:, col_of[name]]
+            out[name] = state.gates[col_of[name]]
     return out
 
 
