@@ -62,7 +62,7 @@ def test_fine_tuned_flipflop_follows_the_rate_network_better():
     net = load_network("flipflop", 0)
     tuned = build(Config(task="flipflop"))
     untuned, interface = compile_network(net)
-    trials = make_trials("flipflop", "heldout", 16, seed=5)
+    trials = make_trials("flipflop", "heldout", 12, seed=5)
     _, y_rate = net.simulate(trials)
     err = {}
     for label, c in (("untuned", untuned), ("tuned", tuned)):

@@ -65,7 +65,7 @@ def test_lesions_lower_the_score_in_proportion(circuits):
 def test_knocking_out_recurrent_excitation_brings_the_flipflop_to_chance(circuits):
     circuit = circuits["flipflop"]
     itf = interface_of(circuit, "flipflop")
-    score = task_score(lesion(build_model(circuit), itf, 1.0, receptor="ampa"), "flipflop", trials=16, interface=itf)
+    score = task_score(lesion(build_model(circuit), itf, 1.0, receptor="ampa"), "flipflop", trials=12, interface=itf)
     assert score < 0.7, score
 
 
@@ -78,7 +78,7 @@ def test_a_reconstruction_is_scored_by_neuron_name(circuits):
     syn = c.synapses.assign(pre=c.synapses["pre"].map(new_id), post=c.synapses["post"].map(new_id))
     recon = Circuit(neurons=nrn, synapses=syn, gap_junctions=c.gap_junctions, channel_types=c.channel_types,
                     receptor_types=c.receptor_types, provenance=Provenance(source="reconstruction"))
-    assert task_score(recon, "flipflop", trials=8) == pytest.approx(task_score(c, "flipflop", trials=8), abs=1e-9)
+    assert task_score(recon, "flipflop", trials=12) == pytest.approx(task_score(c, "flipflop", trials=12), abs=1e-9)
 
 
 def test_wrong_task_and_foreign_circuits_are_refused(circuits):

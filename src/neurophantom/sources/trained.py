@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -59,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import CorruptDataError, NeurophantomError
 from ..io import atomic_write_bytes, atomic_write_json, read_json
-from .tasks import TASKS, Task, Trials, get_task, make_trials
+from .tasks import Task, Trials, get_task, make_trials
 
 jax.config.update("jax_enable_x64", True)
 
