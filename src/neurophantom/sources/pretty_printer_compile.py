@@ -31,6 +31,13 @@ the engine (steady states under a sweep of injected currents, receptor activatio
 from probe synapses) and fits leak reversal and conductance, membrane time constant,
 release half-point and slope and the receptors' steady-state gains. Compilation takes
 ``g_leak`` from this fit and refuses a rate network whose unit model disagrees with it.
+
+References
+----------
+Destexhe A, Mainen ZF, Sejnowski TJ (1994) Neural Comput 6:14-18 (receptor kinetics and
+graded release). Shriki O, Hansel D, Sompolinsky H (2003) Neural Comput 15:1809-1841
+(rate models of conductance-based networks). Dale's principle: Eccles JC, Fatt P, Koketsu
+K (1954) J Physiol 126:524-562.
 """
 
 from __future__ import annotations

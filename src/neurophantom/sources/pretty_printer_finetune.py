@@ -23,6 +23,18 @@ engine (:func:`~.pretty_printer_run.run_batch`, i.e. the engine's traceable
 
 The tuned conductances are written back into the Circuit as receptor densities (contact
 areas unchanged) and leak densities.
+
+Measured on the shipped seed-0 circuits (held-out trials): the flip-flop's untuned compile
+scores 0.91 and the tuned one 1.00 (rate network 1.00), whole-trial validation loss
+0.208 -> 0.010; the decision task's untuned compile already matches the rate network
+(0.992 both), and tuning improves validation loss only from 0.0100 to 0.0076 (its line
+attractor makes larger steps counter-productive).
+
+References
+----------
+Bock HG, Plitt KJ (1984) A multiple shooting algorithm for direct solution of optimal
+control problems. IFAC Proc 17:1603-1608.
+Kingma DP, Ba J (2015) Adam: a method for stochastic optimization. ICLR.
 """
 
 from __future__ import annotations
