@@ -345,9 +345,12 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
     tid = _template_grid(grown, bank)
     cell_label = np.where(owner >= 0, owner + 1, 0).astype(dtype)
     (blo, bhi, bax, blab, bpid), masks, info = _boxes(grown, circuit, config, owner)
+    cell_boxes: dict = {}
+    for i, cell in enumerate((blo // np.asarray(geom.pitch)).tolist()):
+        cell_boxes.setdefault(tuple(cell), []).append(i)
     plan = RenderPlan(geom=geom, shape_cells=lat.shape, tid=tid, cell_label=cell_label, bank=bank.stacked(),
                       box_lo=blo, box_hi=bhi, box_axis=bax, box_label=blab.astype(dtype), box_patch=bpid,
-                      patches=masks, dtype=dtype)
+                      patches=masks, dtype=dtype, cell_boxes=cell_boxes)
     ids = circuit.neuron_ids
     syn_rows, gap_rows = _contact_tables(info, owner, geom, ids)
     synapses = _synapse_table(syn_rows, circuit)
@@ -385,6 +388,7 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
         "soma_gap_cells": grown.frame.gap,
         "border_cells": grown.frame.border,
         "neuropil_cells_z": list(grown.frame.neuropil),
+        "routing_attempt": grown.attempt,
         "soma_sheet_sites": list(grown.frame.sheet),
         "layout": site_map.mode,
         "layout_plane_axes": ["zyx"[a] for a in site_map.plane],

@@ -2,9 +2,9 @@
 
 Lengths named ``*_um`` are biological (the Circuit's frame); the phantom is drawn at
 ``geometry_scale`` times those lengths (areas at ``geometry_scale**2``), on voxels of
-``voxel_size_nm`` (z, y, x). ``geometry_scale=1`` is real scale; the default 0.5 draws
-neurites and contacts at half size so that a 200-neuron organoid stays a few hundred
-voxels across. An instrument's resolution relative to the tissue changes with the scale:
+``voxel_size_nm`` (z, y, x). ``geometry_scale=1`` is real scale; the default 0.35 draws
+neurites and contacts at about a third of their size so that the default 200-neuron
+organoid (about 9,500 contacts) stays near 4e8 voxels and renders in seconds. An instrument's resolution relative to the tissue changes with the scale:
 use 1.0 for resolution studies.
 """
 
@@ -61,15 +61,15 @@ class TissueConfig(BaseModel):
 
     seed: int = Field(0, ge=0)
     voxel_size_nm: tuple[float, float, float] = (40.0, 40.0, 40.0)
-    geometry_scale: float = Field(0.5, gt=0.0, le=4.0)
+    geometry_scale: float = Field(0.35, gt=0.0, le=4.0)
     axon_radius_um: float = Field(0.12, gt=0.0)
     dendrite_radius_um: float = Field(0.3, gt=0.0)
-    soma_radius_um: float = Field(2.0, gt=0.0)
+    soma_radius_um: float = Field(1.4, gt=0.0)
     lattice_pitch_nm: Optional[float] = Field(None, gt=0.0)
     layout: Literal["auto", "circuit", "grid"] = "auto"
     soma_gap_cells: int = Field(2, ge=2, le=64)
     border_cells: int = Field(2, ge=1, le=64)
-    neuropil_fill: float = Field(0.12, gt=0.0, le=0.5)
+    neuropil_fill: float = Field(0.25, gt=0.0, le=0.5)
     chunk_shape: tuple[int, int, int] = (128, 128, 128)
     max_channel_molecules: int = Field(200_000, ge=0)
     connexin_density_per_um2: float = Field(1.0e4, gt=0.0)

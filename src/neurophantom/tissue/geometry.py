@@ -21,6 +21,7 @@ crosses a connected face, so two different neurons are always at least two voxel
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -207,14 +208,21 @@ def patch_order(geom: Geometry, axis: int) -> np.ndarray:
     Returns an (n, 2) array of (a, b) pixel indices along the two lateral axes in
     (z, y, x) order; ties break by index, so the order is deterministic.
     """
+    return _patch_order(geom.pitch, geom.voxel_nm, axis)
+
+
+@functools.lru_cache(maxsize=64)
+def _patch_order(pitch: tuple, voxel_nm: tuple, axis: int) -> np.ndarray:
     la, lb = (i for i in range(3) if i != axis)
-    pa, pb = geom.pitch[la], geom.pitch[lb]
+    pa, pb = pitch[la], pitch[lb]
     ia, ib = np.meshgrid(np.arange(1, pa - 1), np.arange(1, pb - 1), indexing="ij")
-    da_ = (ia + 0.5 - pa / 2) * geom.voxel_nm[la]
-    db_ = (ib + 0.5 - pb / 2) * geom.voxel_nm[lb]
+    da_ = (ia + 0.5 - pa / 2) * voxel_nm[la]
+    db_ = (ib + 0.5 - pb / 2) * voxel_nm[lb]
     d2 = (da_ ** 2 + db_ ** 2).ravel()
     order = np.lexsort((ib.ravel(), ia.ravel(), np.round(d2, 6)))
-    return np.stack([ia.ravel()[order], ib.ravel()[order]], axis=1)
+    out = np.stack([ia.ravel()[order], ib.ravel()[order]], axis=1)
+    out.flags.writeable = False
+    return out
 
 
 def patch_mask(geom: Geometry, axis: int, n: int) -> np.ndarray:

@@ -30,6 +30,7 @@ class Grown:
     block_origin: np.ndarray  # (N, 3) lattice cell of each soma block's low corner
     placed: list[Placed]
     frame: "Frame"
+    attempt: int = 0
 
 
 def _positions(df, cols=("z_um", "y_um", "x_um")) -> np.ndarray:
@@ -212,7 +213,8 @@ def grow_tissue(circuit: Circuit, config: TissueConfig | None = None, *, progres
     last = None
     for attempt in range(RETRIES):
         try:
-            grown = _grow_once(circuit, config, geom, site_map, groups, 1.5 ** attempt, progress)
+            grown = dataclasses.replace(_grow_once(circuit, config, geom, site_map, groups, 1.5 ** attempt, progress),
+                                        attempt=attempt)
             break
         except RoutingFailed as exc:
             last = exc

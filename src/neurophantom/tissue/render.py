@@ -46,6 +46,7 @@ class RenderPlan:
     box_patch: np.ndarray
     patches: tuple
     dtype: np.dtype
+    cell_boxes: dict = dataclasses.field(default_factory=dict)  # lattice cell -> box ids
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -79,8 +80,14 @@ def render_block(plan: RenderPlan, lo: tuple[int, int, int], hi: tuple[int, int,
 def _paint_boxes(plan: RenderPlan, out: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
     if not len(plan.box_lo):
         return
-    hit = np.all(plan.box_lo < hi, axis=1) & np.all(plan.box_hi > lo, axis=1)
-    for i in np.flatnonzero(hit):
+    p = np.asarray(plan.geom.pitch)
+    c0, c1 = lo // p, (hi - 1) // p + 1
+    if plan.cell_boxes and np.prod(c1 - c0) <= 64:  # a small region: look boxes up by cell
+        ids = [i for cell in np.ndindex(*(c1 - c0)) for i in plan.cell_boxes.get(tuple(int(v) for v in c0 + cell), ())]
+        hit = np.asarray(sorted(ids), dtype=np.int64)
+    else:
+        hit = np.flatnonzero(np.all(plan.box_lo < hi, axis=1) & np.all(plan.box_hi > lo, axis=1))
+    for i in hit:
         a = np.maximum(plan.box_lo[i], lo)
         b = np.minimum(plan.box_hi[i], hi)
         k = int(plan.box_axis[i])
@@ -105,5 +112,6 @@ def label_volume(plan: RenderPlan, chunks: tuple[int, int, int]) -> da.Array:
         _render_chunk, plan_node,
         chunks=da.core.normalize_chunks(tuple(chunks), plan.shape),
         dtype=plan.dtype, meta=np.empty((0, 0, 0), dtype=plan.dtype),
-        name="phantom-labels-" + dask.base.tokenize(plan.tid, plan.cell_label, plan.bank, plan.box_lo, plan.box_label, plan.geom.pitch),
+        name="phantom-labels-" + dask.base.tokenize(plan.tid, plan.cell_label, plan.bank, plan.box_lo, plan.box_hi,
+                                                    plan.box_label, plan.box_patch, plan.geom.pitch),
     )

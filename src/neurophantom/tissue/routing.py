@@ -29,6 +29,7 @@ from .geometry import AXON, DENDRITE, N_FACES, SOMA
 
 FREE, BORDER = -1, -2
 STUB = 4  # compartment code of a reserved, still unused cell in front of a soma exit
+POCKET_CELLS = 512  # a start whose free surroundings are smaller than this is walled in
 ROLE_NONE, ROLE_HOST, ROLE_PARTNER = 0, 1, 2
 
 
@@ -40,17 +41,18 @@ class RoutingFailed(Exception):
     (far from the tree); a caller skips them as later start cells.
     """
 
-    def __init__(self, msg: str, explored: frozenset = frozenset(), exhausted: bool = False):
+    def __init__(self, msg: str, explored: frozenset = frozenset(), exhausted: bool = False, pocket: bool = False):
         super().__init__(msg)
         self.explored = explored
         self.exhausted = exhausted
+        self.pocket = pocket
 
 
 class RoutingLattice:
     """Mutable routing state (padded by one blocked cell on every side).
 
-    Cells are addressed by flat indices into the padded grid. State is kept in Python
-    lists (the A* inner loop reads single elements, where lists beat numpy scalars).
+    Cells are addressed by flat indices into the padded grid. State lives in numpy
+    arrays shared with the compiled searches of :mod:`._search`.
     """
 
     def __init__(self, shape: tuple[int, int, int], n_neurons: int, max_expansions: int):
@@ -60,22 +62,33 @@ class RoutingLattice:
         n = pz * py * px
         border = np.ones(self.padded, dtype=bool)
         border[1:-1, 1:-1, 1:-1] = False
-        self.owner = np.where(border.ravel(), BORDER, FREE).tolist()
-        self.comp = [0] * n
-        self.conn = [False] * n
-        self.mask = [0] * n
-        self.role = [ROLE_NONE] * n
-        self.cface = [0] * n
-        self.parent = [-1] * n
+        self.owner = np.where(border.ravel(), BORDER, FREE).astype(np.int32)
+        self.comp = np.zeros(n, dtype=np.int8)
+        self.conn = np.zeros(n, dtype=np.bool_)
+        self.mask = np.zeros(n, dtype=np.uint8)
+        self.role = np.zeros(n, dtype=np.int8)
+        self.cface = np.zeros(n, dtype=np.uint8)
+        self.parent = np.full(n, -1, dtype=np.int64)
         self.off = [-py * px, py * px, -px, px, -1, 1]
-        zz, yy, xx = np.unravel_index(np.arange(n), self.padded)
-        self.zc, self.yc, self.xc = zz.tolist(), yy.tolist(), xx.tolist()
+        self._off = np.asarray(self.off, dtype=np.int64)
+        zz, yy, xx = (a.astype(np.int32) for a in np.unravel_index(np.arange(n), self.padded))
+        self.zc, self.yc, self.xc = zz, yy, xx
         self._coords_np = (zz, yy, xx)
+        # Scratch space of the compiled searches (valid where stamp == the search id).
+        cap = 6 * int(max_expansions) + 6 * 4096
+        self._stamp = np.zeros(n, dtype=np.int32)
+        self._best = np.zeros(n, dtype=np.int32)
+        self._came = np.zeros(n, dtype=np.int64)
+        self._queue = np.zeros(max(n, 1), dtype=np.int64)
+        self._keys = np.zeros(cap, dtype=np.int64)
+        self._vals = np.zeros(cap, dtype=np.int64)
+        self._sid = 0
         self.trees: dict[tuple[int, int], list[int]] = {}
+        self._tree_cache: dict = {}
         self.exits: list[list[tuple[int, int]]] = [[] for _ in range(n_neurons)]
         self.exit_used: dict[int, int] = {}
-        self.axon_started = [False] * n_neurons
-        self.needs_axon = [False] * n_neurons
+        self.axon_started = np.zeros(n_neurons, dtype=np.bool_)
+        self.needs_axon = np.zeros(n_neurons, dtype=np.bool_)
         self.max_expansions = int(max_expansions)
         self._journal: list | None = None
 
@@ -86,7 +99,7 @@ class RoutingLattice:
 
     def coords(self, c: int) -> tuple[int, int, int]:
         """Unpadded lattice coordinates of flat index ``c``."""
-        return self.zc[c] - 1, self.yc[c] - 1, self.xc[c] - 1
+        return int(self.zc[c]) - 1, int(self.yc[c]) - 1, int(self.xc[c]) - 1
 
     def _set(self, name: str, c: int, value) -> None:
         arr = getattr(self, name)
@@ -110,6 +123,15 @@ class RoutingLattice:
             else:
                 arr[c] = old
         self._journal = None
+
+    def tree_array(self, n: int, comp: int) -> np.ndarray:
+        """The cells of neuron ``n``'s ``comp`` tree as an array (cached until it grows)."""
+        lst = self.trees.get((n, comp), ())
+        hit = self._tree_cache.get((n, comp))
+        if hit is None or len(hit) != len(lst):
+            hit = np.asarray(lst, dtype=np.int64)
+            self._tree_cache[(n, comp)] = hit
+        return hit
 
     def _tree_append(self, key: tuple[int, int], c: int) -> None:
         lst = self.trees.setdefault(key, [])
@@ -168,59 +190,60 @@ class RoutingLattice:
         try:
             return self._search(start, n, comp, join_any=False, budget=budget)
         except RoutingFailed as exc:
-            if not exc.exhausted:
+            if exc.pocket or not exc.exhausted:
                 raise
         return self._search(start, n, comp, join_any=True, budget=budget)
 
     def _search(self, start: int, n: int, comp: int, join_any: bool, budget: int) -> None:
-        goals = self._goal_points(n, comp)
+        from . import _search as K
+
+        stubs = {c + self.off[f]: c for c, f in self.exits[n] if c not in self.exit_used} if self._exit_allowed(n, comp) else {}
+        goals = list(self.trees.get((n, comp), ()))
         if join_any:
             other = AXON if comp == DENDRITE else DENDRITE
-            goals = goals + list(self.trees.get((n, other), ()))
-        if not goals:
+            goals += list(self.trees.get((n, other), ()))
+        if not goals and not stubs:
             raise RoutingFailed(f"neuron {n} has no tree or free soma exit for its {comp} route")
-        zc, yc, xc = self.zc, self.yc, self.xc
-        g_arr = np.asarray(goals)
-        zz, yy, xx = self._coords_np
-        d = np.abs(zz[g_arr] - zc[start]) + np.abs(yy[g_arr] - yc[start]) + np.abs(xx[g_arr] - xc[start])
-        t = int(g_arr[int(np.argmin(d))])
-        tz, ty, tx = zc[t], yc[t], xc[t]
-        owner, cmp_, conn, off = self.owner, self.comp, self.conn, self.off
-        stubs = {c + self.off[f]: c for c, f in self.exits[n] if c not in self.exit_used} if self._exit_allowed(n, comp) else {}
-        best = {start: 0}
-        came = {start: -1}
-        # Heap key (f, -g, counter): among equal f the deepest node first, so that an open
-        # grid is crossed in O(path length) expansions instead of the whole box of ties.
-        heap = [(abs(zc[start] - tz) + abs(yc[start] - ty) + abs(xc[start] - tx), 0, 0, start)]
-        counter = 0
-        expansions = 0
-        while heap:
-            _, g, _, u = heapq.heappop(heap)
-            g = -g
-            if g > best[u]:
-                continue
-            expansions += 1
-            if expansions > budget:
-                break
-            for f in range(N_FACES):
-                v = u + off[f]
-                o = owner[v]
-                if o == FREE:
-                    ng = g + 1
-                    if ng < best.get(v, 1 << 60):
-                        best[v] = ng
-                        came[v] = u
-                        counter += 1
-                        heapq.heappush(heap, (ng + abs(zc[v] - tz) + abs(yc[v] - ty) + abs(xc[v] - tx), -ng, counter, v))
-                elif o == n:
-                    if conn[v] and (cmp_[v] == comp or (join_any and cmp_[v] in (AXON, DENDRITE))):
-                        return self._claim(u, came, v, f, n, comp)
-                    if cmp_[v] == STUB and v in stubs:
-                        came[v] = u
-                        return self._claim(v, came, stubs[v], self.off.index(stubs[v] - v), n, comp)
-        exhausted = expansions <= budget
-        raise RoutingFailed(f"no free path for neuron {n} (compartment {comp}) after {expansions} steps",
-                            frozenset(best) if exhausted else frozenset((start,)), exhausted=exhausted)
+        stub_cells = np.fromiter(stubs, dtype=np.int64, count=len(stubs))
+        # 1. A short breadth-first probe from the start: finds nearby trees at once and
+        #    recognises a start walled into a small pocket.
+        self._sid += 1
+        status, m, v = K.probe(start, self.owner, self.comp, self.conn, self._off, n, comp, join_any, stub_cells,
+                               POCKET_CELLS, self._stamp, self._sid, self._came, self._queue)
+        if status == K.FOUND:
+            path = self._queue[:m].tolist()
+            if v in stubs:
+                return self._claim_path(path + [v], stubs[v], n, comp)
+            return self._claim_path(path, v, n, comp)
+        if status == K.POCKET:
+            raise RoutingFailed(f"neuron {n}: start cell walled into a pocket of {m} cells",
+                                frozenset(self._queue[:m].tolist()), exhausted=True, pocket=True)
+        # 2. A* from every free cell next to the tree (and every free soma exit) to the
+        #    start: one exact target, so the Manhattan heuristic stays tight even when
+        #    parts of the tree are walled off.
+        g = np.asarray(goals, dtype=np.int64)
+        nb = g[:, None] + self._off[None, :]
+        free = self.owner[nb] == FREE
+        seeds = np.concatenate([nb[free], stub_cells])
+        parents = np.concatenate([np.broadcast_to(g[:, None], nb.shape)[free],
+                                  np.asarray([stubs[c] for c in stub_cells.tolist()], dtype=np.int64)])
+        limit = self._keys.shape[0] // 2
+        if len(seeds) > limit:  # keep the seeds nearest the start
+            d = (np.abs(self.zc[seeds] - self.zc[start]) + np.abs(self.yc[seeds] - self.yc[start])
+                 + np.abs(self.xc[seeds] - self.xc[start]))
+            keep = np.argsort(d, kind="stable")[:limit]
+            seeds, parents = seeds[keep], parents[keep]
+        self._sid += 1
+        status, m, anchor = K.reverse_astar(start, self.owner, self._off, self.zc, self.yc, self.xc, seeds, parents,
+                                            budget, self._stamp, self._sid, self._best, self._came, self._keys,
+                                            self._vals, self._queue)
+        if status == K.FOUND:
+            path, anchor = self._queue[:m].tolist(), int(anchor)
+            if anchor in stubs:  # the path left through a free soma exit's stub
+                path, anchor = path + [anchor], stubs[anchor]
+            return self._claim_path(path, anchor, n, comp)
+        raise RoutingFailed(f"no free path for neuron {n} (compartment {comp}) within {budget} steps",
+                            frozenset((start,)), exhausted=status == K.EXHAUSTED)
 
     def _link(self, a: int, b: int, f: int) -> None:
         """Connect cell a to its neighbour b across a's face f."""
@@ -228,11 +251,9 @@ class RoutingLattice:
         self._set("mask", b, self.mask[b] | (1 << (f ^ 1)))
         self._set("parent", a, b)
 
-    def _claim(self, u: int, came: dict, v: int, f: int, n: int, comp: int) -> None:
-        path = [u]
-        while came[path[-1]] != -1:
-            path.append(came[path[-1]])
-        path.reverse()  # start ... u
+    def _claim_path(self, path: list, anchor: int, n: int, comp: int) -> None:
+        """Claim ``path`` (start first) and connect its last cell to ``anchor`` (a tree
+        cell of ``n``, or a soma exit cell when the last cell is that exit's stub)."""
         for c in path:
             if self.owner[c] == FREE or self.comp[c] == STUB:
                 self._set("owner", c, n)
@@ -240,13 +261,13 @@ class RoutingLattice:
             self._set("conn", c, True)
             self._tree_append((n, comp), c)
         for a, b in zip(path[:-1], path[1:]):
-            fa = self.off.index(b - a)
-            self._link(a, b, fa)
-        self._link(u, v, f)
-        if self.comp[v] == SOMA:
-            self.exit_used[v] = comp
+            self._link(a, b, self.off.index(b - a))
+        last = path[-1]
+        self._link(last, anchor, self.off.index(anchor - last))
+        if self.comp[anchor] == SOMA:
+            self.exit_used[anchor] = comp
             if self._journal is not None:
-                self._journal.append((self.exit_used, v, None))
+                self._journal.append((self.exit_used, anchor, None))
             if comp == AXON:
                 self._set("axon_started", n, True)
 

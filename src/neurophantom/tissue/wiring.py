@@ -35,7 +35,6 @@ SEARCH_RADIUS = 16
 MAX_ATTEMPTS = 24
 #: Search budget of early attempts; the last attempts get the config's full budget.
 QUICK_BUDGET = 20_000
-POCKET_CELLS = 512
 MAX_TRIES = 2000
 
 
@@ -128,39 +127,45 @@ def _assign(lat: RoutingLattice, h: int, g: Group, post_comp: int, dead: set) ->
 
 
 def _near_trees(lat: RoutingLattice, g: Group, pre_comp: int, post_comp: int) -> list[int]:
-    """Host cells beside the first partner's dendrite, closest to the other arbors first.
+    """Host cells beside the first partner's dendrite or the presynaptic arbor, closest
+    to the other arbors first.
 
     Candidates are free cells (or presynaptic cells) that share a free face with a cell
-    of the first partner's dendrite; the score is the Manhattan distance to the
-    presynaptic tree plus to the other partners' trees (0 where the arbors already
-    touch) plus a quarter of the distance to the group's target point.
+    of the first partner's dendrite or of the presynaptic tree; the score is the
+    Manhattan distance to the presynaptic tree and to every partner's tree (0 for a tree
+    the cell already belongs to or touches) plus a quarter of the distance to the
+    group's target point.
     """
     from scipy.spatial import cKDTree
 
-    q1 = g.posts[0]
-    cand = set()
-    for d in lat.trees.get((q1, post_comp), ()):
-        if lat.role[d] == ROLE_HOST:
+    found = []
+    for n, comp in ((g.posts[0], post_comp), (g.pre, pre_comp)):
+        tree = lat.tree_array(n, comp)
+        if not len(tree):
             continue
-        busy = lat.mask[d] | lat.cface[d]
-        for f in range(N_FACES):
-            c = d + lat.off[f]
-            if not busy >> f & 1 and _host_ok(lat, c, g.pre, pre_comp):
-                cand.add(c)
-    if not cand:
+        tree = tree[lat.role[tree] != ROLE_HOST]
+        busy = (lat.mask[tree] | lat.cface[tree]).astype(np.int64)
+        nb = tree[:, None] + lat._off[None, :]
+        face_free = ((busy[:, None] >> np.arange(N_FACES)[None, :]) & 1) == 0
+        owner = lat.owner[nb]
+        ok = face_free & (lat.role[nb] == ROLE_NONE) & (
+            (owner == FREE) | ((owner == g.pre) & (lat.comp[nb] == pre_comp) & lat.conn[nb]))
+        found.append(nb[ok])
+    cand = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+    if not len(cand):
         return []
-    cand = np.fromiter(sorted(cand), dtype=np.int64)
     zz, yy, xx = lat._coords_np
     xyz = np.stack([zz[cand], yy[cand], xx[cand]], 1)
     score = 0.25 * np.abs(xyz - (np.asarray(g.target) + 1)).sum(1)
-    for n, comp in [(g.pre, pre_comp)] + [(q, post_comp) for q in g.posts[1:]]:
-        goals = np.asarray(lat._goal_points(n, comp), dtype=np.int64)
+    for n, comp in [(g.pre, pre_comp)] + [(q, post_comp) for q in g.posts]:
+        goals = lat.tree_array(n, comp)
+        stubs = [c + lat.off[f] for c, f in lat.exits[n] if c not in lat.exit_used] if lat._exit_allowed(n, comp) else []
+        if stubs:
+            goals = np.concatenate([goals, np.asarray(stubs, dtype=np.int64)])
         if not len(goals):
             continue
-        tree = cKDTree(np.stack([zz[goals], yy[goals], xx[goals]], 1))
-        dist, _ = tree.query(xyz, p=1)
-        own = np.asarray([lat.owner[c] == n for c in cand])
-        score += np.where(own, 0.0, dist)
+        dist, _ = cKDTree(np.stack([zz[goals], yy[goals], xx[goals]], 1)).query(xyz, p=1)
+        score += np.where(lat.owner[cand] == n, 0.0, dist)
     return cand[np.lexsort((cand, score))].tolist()
 
 
@@ -212,7 +217,7 @@ def place_group(lat: RoutingLattice, g: Group) -> list[Placed]:
             last = str(exc)
             # A start cell in a small walled-in pocket fails fast and says nothing about
             # the rest of the neuropil: such tries do not count (up to a hard cap).
-            pocket = exc.exhausted and len(exc.explored) <= POCKET_CELLS
+            pocket = exc.pocket
             attempts += 0 if pocket else 1
             tries += 1
             if attempts >= MAX_ATTEMPTS or tries >= MAX_TRIES:
