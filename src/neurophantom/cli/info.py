@@ -41,6 +41,7 @@ DETECTORS = [
     (lambda p: p.is_file() and p.suffix == ".nwb", _info_recording),
     (lambda p: p.is_dir() and (p / "recording.nwb").is_file(), lambda p: _info_recording(p / "recording.nwb")),
     (lambda p: p.is_dir() and (p / "scan.json").is_file(), lambda p: __import__("neurophantom.cli.scan", fromlist=["info_scan"]).info_scan(p)),
+    (lambda p: p.is_dir() and (p / "phantom.json").is_file(), lambda p: __import__("neurophantom.cli.tissue", fromlist=["info_phantom"]).info_phantom(p)),
 ]
 
 
