@@ -83,8 +83,10 @@ def _paint_boxes(plan: RenderPlan, out: np.ndarray, lo: np.ndarray, hi: np.ndarr
     p = np.asarray(plan.geom.pitch)
     c0, c1 = lo // p, (hi - 1) // p + 1
     if plan.cell_boxes and np.prod(c1 - c0) <= 64:  # a small region: look boxes up by cell
-        ids = [i for cell in np.ndindex(*(c1 - c0)) for i in plan.cell_boxes.get(tuple(int(v) for v in c0 + cell), ())]
-        hit = np.asarray(sorted(ids), dtype=np.int64)
+        ids = np.asarray(sorted(i for cell in np.ndindex(*(c1 - c0))
+                                for i in plan.cell_boxes.get(tuple(int(v) for v in c0 + cell), ())), dtype=np.int64)
+        keep = np.all(plan.box_lo[ids] < hi, axis=1) & np.all(plan.box_hi[ids] > lo, axis=1)
+        hit = ids[keep]
     else:
         hit = np.flatnonzero(np.all(plan.box_lo < hi, axis=1) & np.all(plan.box_hi > lo, axis=1))
     for i in hit:

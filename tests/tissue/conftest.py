@@ -1,4 +1,9 @@
-"""Small hand-made circuits for the tissue checks (organoid-like and worm-like)."""
+"""Shared circuits and phantoms for the tissue checks (built once per session).
+
+Circuits: a hand-made organoid-like one (polyadic release sites, gap junctions), the
+``organoid`` source at 30 neurons, and a 30-neuron C. elegans subcircuit (the most
+connected neurons of the cect connectome with every synapse among them).
+"""
 
 from __future__ import annotations
 
@@ -51,3 +56,51 @@ def organoid_like(n: int = 16, n_synapses: int = 40, n_gaps: int = 4, *, seed: i
                 "z_um": gp[:, 0], "y_um": gp[:, 1], "x_um": gp[:, 2]}
     return make_circuit(neurons=neurons, synapses=cols, gap_junctions=gaps, channel_types=CHANNELS,
                         receptor_types=RECEPTORS, provenance=Provenance(source="test-organoid", seed=seed))
+
+
+def subcircuit(circuit, n: int):
+    """The ``n`` most connected neurons of ``circuit`` with every synapse and gap junction
+    among them (a C. elegans subcircuit for the checks)."""
+    syn, gj = circuit.synapses, circuit.gap_junctions
+    degree = (syn["pre"].value_counts().add(syn["post"].value_counts(), fill_value=0)
+              .add(gj["a"].value_counts(), fill_value=0).add(gj["b"].value_counts(), fill_value=0))
+    keep = set(degree.sort_values(ascending=False, kind="stable").index[:n].tolist())
+    nrn = circuit.neurons[circuit.neurons["id"].isin(keep)].reset_index(drop=True)
+    syn = syn[syn["pre"].isin(keep) & syn["post"].isin(keep)].reset_index(drop=True)
+    gj = gj[gj["a"].isin(keep) & gj["b"].isin(keep)].reset_index(drop=True)
+    return circuit.replace(neurons=nrn, synapses=syn, gap_junctions=gj)
+
+
+import pytest  # noqa: E402
+
+from neurophantom.tissue import TissueConfig, grow_tissue  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def small_circuit():
+    return organoid_like()
+
+
+@pytest.fixture(scope="session")
+def small_phantom(small_circuit):
+    return grow_tissue(small_circuit, TissueConfig(seed=5))
+
+
+@pytest.fixture(scope="session")
+def organoid_circuit():
+    from neurophantom.sources import build_source
+
+    return build_source("organoid", seed=1, options={"n_neurons": 30, "n_patterns": 1, "pattern_size": 8})
+
+
+@pytest.fixture(scope="session")
+def worm_circuit():
+    from neurophantom.sources import build_source
+
+    return subcircuit(build_source("celegans", seed=0), 30)
+
+
+@pytest.fixture(scope="session")
+def circuit_factory():
+    """``organoid_like`` itself, for tests that need a variant circuit."""
+    return organoid_like
