@@ -277,6 +277,8 @@ def build_model(
         "gap_b": circuit.index_of(gj["b"].to_numpy()).astype(np.int32),
         "spiking": spiking,
         "kin_rec": rec[~event].astype(np.int32),
+        "kin_post": post[~event].astype(np.int32),
+        "ev_rec": rec[event].astype(np.int32),
     }
     for k, v in params.items():
         if not np.all(np.isfinite(v)):
