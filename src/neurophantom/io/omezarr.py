@@ -239,8 +239,13 @@ def write_ome_zarr(
     arr = arr.rechunk(chunk_shape)
     dtype = np.dtype(arr.dtype)
 
+    import warnings
+
     from ome_zarr.format import FormatV05
-    from ome_zarr.writer import write_multiscales_metadata
+
+    with warnings.catch_warnings():  # ome-zarr's module defaults use its own deprecated Scaler
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ome_zarr.writer import write_multiscales_metadata
 
     path = Path(path)
     with atomic_dir(path) as tmp:
