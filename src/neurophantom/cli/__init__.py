@@ -39,6 +39,7 @@ from . import info as _info  # noqa: E402,F401
 from . import plan as _plan  # noqa: E402,F401
 from . import task_score as _task_score  # noqa: E402,F401
 from . import scan as _scan  # noqa: E402,F401
+from . import export as _export  # noqa: E402,F401
 from . import tissue as _tissue  # noqa: E402,F401
 
 

@@ -64,18 +64,21 @@ def unit_of(name: str) -> str:
 def init_state(model: Model, drive: Drive, init: Mapping[str, jnp.ndarray] | None = None) -> State:
     """Initial state: ``v_init_mV``, gates and synapses at steady state for that voltage.
 
-    ``init`` may override ``v`` (N,), ``ca`` (N,) and ``g_syn.<receptor>`` (N,) (nS of
-    event-driven conductance already present at t = 0, as the COBAHH benchmark sets).
+    ``init`` may override ``v`` (N,), ``ca`` (N,), ``g_syn.<receptor>`` (N,) (nS of
+    event-driven conductance already present at t = 0, as the COBAHH benchmark sets) and
+    ``gate.<channel>.<gate>`` (N,) (e.g. the closed gates Brian2's COBAHH example starts from).
     """
     p, m = model.params, model.meta
     dt_ = p["C_pF"].dtype
     init = dict(init or {})
-    unknown = set(init) - {"v", "ca"} - {f"g_syn.{r}" for r in m.receptors}
+    gate_names = [f"gate.{ch}.{g}" for ch, gs in zip(m.channels, m.gates) for g in gs]
+    unknown = set(init) - {"v", "ca"} - {f"g_syn.{r}" for r in m.receptors} - set(gate_names)
     if unknown:
         raise NeurophantomError(f"unknown initial-state variable(s) {sorted(unknown)}")
     v = jnp.broadcast_to(jnp.asarray(init.get("v", p["v_init_mV"]), dt_), (m.n,))
     ca = jnp.broadcast_to(jnp.asarray(init.get("ca", p["ca_rest_uM"]), dt_), (m.n,))
     gates = [x_inf for rc in channel_rates(model, v, ca) for (x_inf, _tau) in rc]
+    gates = [jnp.broadcast_to(jnp.asarray(init[k], dt_), (m.n,)) if k in init else g for k, g in zip(gate_names, gates)]
     gates = jnp.stack(gates) if gates else jnp.zeros((0, m.n), dt_)
     R = len(m.receptors)
     syn_a = [jnp.broadcast_to(jnp.asarray(init.get(f"g_syn.{r}", 0.0), dt_), (m.n,)) for r in m.receptors]

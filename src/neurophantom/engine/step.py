@@ -116,9 +116,11 @@ def blocked_conductance(model: Model, state: State) -> jnp.ndarray:
 
 
 class Coeffs(NamedTuple):
-    """Each variable's frozen linear equation ``dx/dt = rate (x_inf - x)``."""
+    """Each variable's frozen linear equation ``dx/dt = rate (x_inf - x)``; for the membrane
+    ``dV/dt = v_drive - v_rate V`` (``I/C`` and ``G/C``, no division by ``G``, which the
+    COBAHH initial state can make negative)."""
 
-    v_inf: jnp.ndarray
+    v_drive: jnp.ndarray
     v_rate: jnp.ndarray
     g_inf: jnp.ndarray
     g_rate: jnp.ndarray
@@ -169,7 +171,6 @@ def coefficients(model: Model, consts: StepConsts, st: State, drive_t) -> Coeffs
     m, p = model.meta, model.params
     v, ca = st.v, st.ca
     G, I, g_open = _membrane(model, consts, st, drive_t)
-    Gs = jnp.maximum(G, 1e-12)
     g_inf, g_rate = [], []
     for rc in channel_rates(model, v, ca):
         for x_inf, tau in rc:
@@ -195,11 +196,20 @@ def coefficients(model: Model, consts: StepConsts, st: State, drive_t) -> Coeffs
         r_inf = alpha * T[None, :] / r_rate
     else:
         r_inf, r_rate = st.r, None
-    return Coeffs(I / Gs, Gs / p["C_pF"], gates_inf, gates_rate, ca_inf, ca_rate, r_inf, r_rate)
+    return Coeffs(I / p["C_pF"], G / p["C_pF"], gates_inf, gates_rate, ca_inf, ca_rate, r_inf, r_rate)
 
 
 def _relax(x, x_inf, rate, h):
     return x_inf + (x - x_inf) * jnp.exp(-rate * h)
+
+
+def _relax_linear(x, drive, rate, h):
+    """Exact step of ``dx/dt = drive - rate x`` for any sign of ``rate`` (also 0):
+    ``x + h (drive - rate x) (1 - exp(-rate h)) / (rate h)``."""
+    z = rate * h
+    tiny = jnp.abs(z) < 1e-6
+    phi = jnp.where(tiny, 1.0 - z / 2.0, -jnp.expm1(-z) / jnp.where(tiny, 1.0, z))
+    return x + h * (drive - rate * x) * phi
 
 
 def advance(st: State, c: Coeffs, h: float, decay_a, decay_b, rise: bool = True) -> State:
@@ -208,7 +218,7 @@ def advance(st: State, c: Coeffs, h: float, decay_a, decay_b, rise: bool = True)
     Variables without dynamics in this model (``rate`` None) are left unchanged.
     """
     return st._replace(
-        v=_relax(st.v, c.v_inf, c.v_rate, h),
+        v=_relax_linear(st.v, c.v_drive, c.v_rate, h),
         gates=_relax(st.gates, c.g_inf, c.g_rate, h),
         ca=st.ca if c.ca_rate is None else jnp.maximum(_relax(st.ca, c.ca_inf, c.ca_rate, h), 0.0),
         r=st.r if c.r_rate is None else _relax(st.r, c.r_inf, c.r_rate, h),

@@ -206,9 +206,10 @@ def initial_state(circuit: Circuit, seed: int) -> dict[str, np.ndarray]:
     """The benchmark's random initial state, for ``simulate(..., init=...)``.
 
     As Brian2's example: ``v = E_L + (5 randn - 5) mV``, ``ge = (1.5 randn + 4) x 10 nS``,
-    ``gi = (12 randn + 20) x 10 nS`` (conductances may start negative, as there), in the
-    Circuit's neuron order (the Model's order). Keys: ``v``, ``g_syn.ampa``,
-    ``g_syn.gaba_a``.
+    ``gi = (12 randn + 20) x 10 nS`` (conductances may start negative, as there), and the
+    gates ``m``, ``h``, ``n`` at 0 (the example does not set them), in the Circuit's neuron
+    order (the Model's order). Keys: ``v``, ``g_syn.ampa``, ``g_syn.gaba_a``,
+    ``gate.na.m``, ``gate.na.h``, ``gate.kdr.n``.
     """
     n = circuit.n_neurons
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
@@ -216,4 +217,7 @@ def initial_state(circuit: Circuit, seed: int) -> dict[str, np.ndarray]:
         "v": E_LEAK_MV + (rng.standard_normal(n) * 5.0 - 5.0),
         "g_syn.ampa": (rng.standard_normal(n) * 1.5 + 4.0) * 10.0,
         "g_syn.gaba_a": (rng.standard_normal(n) * 12.0 + 20.0) * 10.0,
+        "gate.na.m": np.zeros(n),
+        "gate.na.h": np.zeros(n),
+        "gate.kdr.n": np.zeros(n),
     }

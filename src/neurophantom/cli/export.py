@@ -1,0 +1,59 @@
+"""``neurophantom export``: a Circuit as a Brian2 script folder or a NeuroML 2 file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .._errors import NeurophantomError
+from . import app
+from ._common import load_circuit_arg
+from ._common import out as stdout
+
+TARGETS = ("brian2", "neuroml")
+
+
+@app.command("export")
+def export_cmd(
+    circuit: str = typer.Argument(..., help="Circuit folder, or a source name built with defaults"),
+    to: str = typer.Option(..., "--to", help="brian2 (script folder) | neuroml (.net.nml file)"),
+    out: Path = typer.Option(..., "--out", help="output folder (brian2) or file (neuroml)"),
+    dt_ms: float = typer.Option(0.1, "--dt-ms", help="brian2: integration step (ms)"),
+    duration_ms: float = typer.Option(1000.0, "--duration-ms", help="brian2: simulated time (ms)"),
+    stimulus: str = typer.Option("", "--stimulus", help="brian2: stimulus spec as for 'simulate' (no noise)"),
+    seed: int = typer.Option(0, "--seed", help="seed of a source built by name and of the COBAHH initial state"),
+    transmission: str = typer.Option("event", "--transmission", help="brian2: event | kinetic"),
+) -> None:
+    """Export a circuit so that Brian2 or NeuroML tools can run it.
+
+    brian2: DIR/model.py (run with python), equations.txt, spec.json, arrays.npz; COBAHH
+    circuits start from the benchmark's random initial state (--seed).
+    neuroml: one schema-validated NeuroML 2 document.
+    """
+    if to not in TARGETS:
+        raise NeurophantomError(f"unknown export target {to!r} (known: {', '.join(TARGETS)})")
+    c = load_circuit_arg(circuit, seed=seed)
+    if to == "neuroml":
+        from ..io.neuroml_export import write_neuroml
+
+        s = write_neuroml(c, out)
+        stdout.print(f"NeuroML: {s.cells} cells, {s.neurons} neurons, {s.connections} connections, "
+                     f"{s.electrical_connections} electrical -> {out}")
+        return
+    from ..biophysics import build_model
+    from ..io.brian2_export import describe, write_brian2_script
+    from ..types.stimulus import parse_stimulus
+
+    if not (dt_ms > 0) or not (duration_ms > 0):
+        raise NeurophantomError("--dt-ms and --duration-ms must be > 0")
+    model = build_model(c, transmission=transmission)
+    init = None
+    if c.provenance.source == "cobahh":
+        from ..sources.cobahh import initial_state
+
+        init = initial_state(c, seed)
+    stim = parse_stimulus(stimulus, duration_ms, lambda names: c.ids_of_names(names))
+    desc = describe(model, dt_ms=dt_ms, duration_ms=duration_ms, stimulus=stim, init=init)
+    write_brian2_script(desc, out, source=c.provenance.source)
+    stdout.print(f"Brian2: {desc.n} neurons, {sum(len(s.i) for s in desc.synapses)} synapses -> {out}/model.py")
