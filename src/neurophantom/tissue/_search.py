@@ -14,7 +14,6 @@ smaller than ``pocket`` cells and hold no goal; the pocket is returned), ``EXHAU
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 FOUND, POCKET, EXHAUSTED, BUDGET = 0, 1, 2, 3

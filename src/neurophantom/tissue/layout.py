@@ -25,7 +25,6 @@ the neuropil, and the Phantom's synapse table records where that is.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 
 import numpy as np

@@ -1,15 +1,19 @@
 """Growing neurites on the routing lattice (maze routing with exclusive cells).
 
 Each lattice cell is free or owned by one neuron, as soma, axon or dendrite. A neurite
-grows by routing: an A* search (Hart, Nilsson & Raphael 1968) from a target cell through
-free cells to the nearest cell of the neuron's existing tree (or to a free exit of its
-soma), then the path is claimed. Because cells are exclusive and shapes keep a free
-voxel rim inside their cell, neurons never overlap or touch except where a contact is
-drawn on purpose.
+grows by routing a reserved target cell to the neuron's existing tree (or to a free exit
+of its soma) through free cells, then claiming the path: first a short breadth-first
+probe from the target (Lee 1961), which also recognises a target walled into a small
+pocket, then an A* search (Hart, Nilsson & Raphael 1968) from every free cell next to
+the tree toward the target, whose Manhattan heuristic is exact-target and consistent.
+Because cells are exclusive and shapes keep a free voxel rim inside their cell, neurons
+never overlap or touch except where a contact is drawn on purpose. Each cell in front of
+a soma exit is kept for that soma (a stub), so no soma is ever sealed in.
 
 This is a small hand-written maze router (the field's VLSI routers are not Python
 packages, and the geometry here is a 6-connected grid with per-neuron goal sets, which
-general graph libraries would need rebuilt after every claimed path).
+general graph libraries would need rebuilt after every claimed path); the searches are
+compiled with numba (:mod:`._search`).
 
 References
 ----------
@@ -20,8 +24,6 @@ determination of minimum cost paths. IEEE Trans. Systems Science and Cybernetics
 """
 
 from __future__ import annotations
-
-import heapq
 
 import numpy as np
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import dask
 import numpy as np
 import pandas as pd
 
