@@ -10,7 +10,7 @@ import pytest
 from neurophantom.tissue import TissueConfig, grow_tissue
 from neurophantom.validate.phantom_check import check_phantom, read_back_circuit
 
-pytestmark = pytest.mark.xdist_group("tissue")
+pytestmark = pytest.mark.xdist_group("tissue-io")
 
 VOXEL = (60.0, 30.0, 45.0)
 

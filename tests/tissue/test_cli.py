@@ -11,7 +11,7 @@ import pytest
 
 from neurophantom.cli import main
 
-pytestmark = pytest.mark.xdist_group("tissue")
+pytestmark = pytest.mark.xdist_group("tissue-io")
 
 
 @pytest.fixture(scope="module")

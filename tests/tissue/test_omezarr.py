@@ -18,7 +18,7 @@ from neurophantom import CorruptDataError, NeurophantomError
 from neurophantom.io.omezarr import read_ome_zarr, verify_ome_zarr, write_ome_zarr
 from neurophantom.types.phantom import Phantom
 
-pytestmark = pytest.mark.xdist_group("tissue")
+pytestmark = pytest.mark.xdist_group("tissue-io")
 
 
 def _validate_ngff(path):

@@ -8,7 +8,7 @@ import pytest
 
 from neurophantom import ValidationError
 
-pytestmark = pytest.mark.xdist_group("tissue")
+pytestmark = pytest.mark.xdist_group("tissue-io")
 
 
 def test_invalid_phantoms_are_rejected(small_phantom):
