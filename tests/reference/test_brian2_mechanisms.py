@@ -18,7 +18,7 @@ from neurophantom.engine import simulate
 from neurophantom.io.brian2_export import neuron_equations, run_brian2, to_brian2
 from neurophantom.types.stimulus import Noise, Pulses, Step, Stimulus
 
-pytestmark = pytest.mark.xdist_group("brian2")
+pytestmark = [pytest.mark.xdist_group("brian2"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 T, DT = 40.0, 0.025
 RECORD = ("v", "ca", "g_syn.ampa", "g_syn.nmda", "g_syn.gaba_b", "gate.hcn.h", "gate.ka.a", "gate.kca.z")

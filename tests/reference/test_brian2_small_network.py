@@ -18,7 +18,7 @@ from neurophantom.sources.cobahh import BIOPHYSICS_OVERRIDES
 from neurophantom.sources.minimal import hh_cells
 from neurophantom.types.stimulus import Step, Stimulus
 
-pytestmark = pytest.mark.xdist_group("brian2")
+pytestmark = [pytest.mark.xdist_group("brian2"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 N, DT, T = 14, 0.025, 1000.0
 

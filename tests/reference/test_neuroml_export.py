@@ -17,7 +17,7 @@ from neurophantom.io.neuroml_export import to_neuroml, validate, write_neuroml
 from neurophantom.sources import build_source
 from neurophantom.sources.minimal import hh_cells
 
-pytestmark = pytest.mark.xdist_group("brian2")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
