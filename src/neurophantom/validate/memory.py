@@ -1,0 +1,202 @@
+"""Memory recall from partial cues: does a model complete a stored pattern?
+
+The organoid (:mod:`neurophantom.sources.organoid`) stores ``memory_patterns``: groups of
+pyramidal cells whose mutual excitatory synapses carry extra receptors. A network that
+holds such a memory completes it (Hopfield 1982): driving part of a pattern recruits the
+rest. :func:`memory_recall` measures this on any Model, the ground truth's or an
+emulation's, with the protocol that verified the source (tests/sources):
+
+1. the model runs under its background drive (the organoid's noisy current,
+   :func:`~neurophantom.sources.organoid.background_stimulus`); from ``cue_start_ms`` on,
+   a current step of ``cue_pA`` drives the first half (the *cue*, ``C``) of one pattern;
+   each pattern is cued in its own run, ``n_trials`` times with different noise;
+2. the rate increase ``D(S)`` of a group ``S`` is its mean firing rate in
+   ``[cue_start_ms + settle_ms, duration_ms)`` minus that in
+   ``[baseline_start_ms, cue_start_ms)``, averaged over trials;
+3. the recall score of a pattern is the rate increase of its uncued half ``R`` beyond
+   that of the *control* group ``O`` (neurons of the patterns' cell types that belong to
+   no pattern), as a fraction of the cue's own rate increase:
+
+   .. math:: s = \\frac{D(R) - D(O)}{D(C)}
+
+   0 means no recall (the uncued members behave like any other excitatory neuron),
+   1 means the uncued half rises as much as the cued one; negative values mean the
+   uncued members are suppressed. If the cue raises its own neurons' rate by less than
+   ``min_cue_gain_hz`` the run demonstrates nothing, and the pattern scores 0 with
+   ``cue_effective = False``.
+
+The summary ``score`` is the mean over patterns. With the same ``seed`` the ground truth
+and an emulation see the same background noise (common random numbers), so their scores
+differ by what the models do, not by the draw.
+
+References
+----------
+Hopfield JJ (1982) Neural networks and physical systems with emergent collective
+computational abilities. PNAS 79:2554-2558.
+Amit DJ, Brunel N (1997) Model of global spontaneous activity and local structured
+activity during delay periods in the cerebral cortex. Cereb Cortex 7:237-252 (selective
+rate increases of a stored population in a spiking network under background noise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import jax
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .._errors import NeurophantomError
+from ..biophysics.model import Model
+from ..engine import simulate
+from ..sources.organoid import background_stimulus
+from ..types import Circuit
+from ..types.recording import Recording
+from ..types.stimulus import Step, Stimulus
+
+
+class RecallProtocol(BaseModel):
+    """Timing and strength of the partial-cue protocol (defaults: the source's check)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    duration_ms: float = Field(600.0, gt=0)
+    baseline_start_ms: float = Field(100.0, ge=0, description="skip the initial transient")
+    cue_start_ms: float = Field(300.0, gt=0)
+    settle_ms: float = Field(50.0, ge=0, description="left out after cue onset")
+    cue_pA: float = Field(500.0, description="current step on each cued neuron")
+    dt_ms: float = Field(0.1, gt=0)
+    n_trials: int = Field(1, ge=1)
+    min_cue_gain_hz: float = Field(5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "RecallProtocol":
+        if not self.baseline_start_ms < self.cue_start_ms < self.cue_start_ms + self.settle_ms < self.duration_ms:
+            raise ValueError("need baseline_start_ms < cue_start_ms < cue_start_ms + settle_ms < duration_ms")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class PatternRecall:
+    """Rate increases (Hz, trial-averaged) of one cued pattern and its score."""
+
+    cue_gain_hz: float
+    uncued_gain_hz: float
+    control_gain_hz: float
+    score: float
+    cue_effective: bool
+    n_cue: int
+    n_uncued: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallResult:
+    """Recall score (mean over patterns) with per-pattern details."""
+
+    score: float
+    patterns: tuple[PatternRecall, ...]
+    n_control: int
+    protocol: RecallProtocol
+
+    def to_dict(self) -> dict:
+        return {"score": self.score, "n_control": self.n_control,
+                "patterns": [dataclasses.asdict(p) for p in self.patterns],
+                "protocol": self.protocol.model_dump(mode="json")}
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallInputs:
+    """What :func:`memory_recall` needs, read from an organoid circuit's header."""
+
+    patterns: tuple[tuple[int, ...], ...]
+    excitatory_ids: np.ndarray
+    background: Stimulus
+
+
+def recall_inputs(circuit: Circuit, *, duration_ms: float = RecallProtocol().duration_ms) -> RecallInputs:
+    """Patterns, control population and background drive of a circuit with ``memory_patterns``.
+
+    The excitatory population is every neuron whose cell type some pattern member has.
+    """
+    pats = circuit.provenance.metadata.get("memory_patterns")
+    if not pats:
+        raise NeurophantomError("circuit has no 'memory_patterns' in its header")
+    nrn = circuit.neurons
+    members = np.unique([i for p in pats for i in p])
+    types = set(nrn["cell_type"][nrn["id"].isin(members)])
+    exc = np.sort(nrn["id"][nrn["cell_type"].isin(types)].to_numpy(dtype=np.int64))
+    return RecallInputs(patterns=tuple(tuple(int(i) for i in p) for p in pats), excitatory_ids=exc,
+                        background=background_stimulus(circuit, duration_ms))
+
+
+def _rate_hz(rec: Recording, ids: np.ndarray, t0: float, t1: float) -> float:
+    hit = np.isin(rec.spike_neuron_ids, ids) & (rec.spike_times_ms >= t0) & (rec.spike_times_ms < t1)
+    return float(hit.sum()) / ids.size / ((t1 - t0) * 1e-3)
+
+
+def _gain_hz(recs: Sequence[Recording], ids: np.ndarray, pr: RecallProtocol) -> float:
+    return float(np.mean([_rate_hz(r, ids, pr.cue_start_ms + pr.settle_ms, pr.duration_ms)
+                          - _rate_hz(r, ids, pr.baseline_start_ms, pr.cue_start_ms) for r in recs]))
+
+
+def _present(ids, have: np.ndarray, what: str) -> np.ndarray:
+    out = np.intersect1d(np.asarray(ids, dtype=np.int64), have)
+    if out.size == 0:
+        raise NeurophantomError(f"the model has none of the {what} neurons")
+    return out
+
+
+def memory_recall(
+    model: Model,
+    patterns: Sequence[Sequence[int]],
+    *,
+    excitatory_ids: Sequence[int],
+    background: Stimulus,
+    seed: int,
+    protocol: RecallProtocol = RecallProtocol(),
+) -> RecallResult:
+    """Recall of each stored pattern from a cue on half of it (see module docstring).
+
+    Parameters
+    ----------
+    model
+        A spiking Model whose neuron ids include the patterns' (ground truth or emulation).
+        Ids the model lacks (lost tissue) are left out of every group.
+    patterns
+        Neuron ids of each stored pattern; the first ``len // 2`` are cued.
+    excitatory_ids
+        The population the patterns come from; its non-members are the control group.
+    background
+        The drive every run gets; its components are kept and its duration replaced by
+        the protocol's.
+    seed
+        Root of the noise keys (one per pattern and trial).
+    protocol
+        Timing, cue strength, trials.
+    """
+    if not model.meta.has_spiking:
+        raise NeurophantomError("memory recall needs a spiking model (rates come from spikes)")
+    if not patterns:
+        raise NeurophantomError("no memory patterns to recall")
+    have = model.neuron_ids
+    members = np.unique([i for p in patterns for i in p])
+    control = _present(np.setdiff1d(np.asarray(excitatory_ids, dtype=np.int64), members), have, "control")
+    keys = jax.random.split(jax.random.key(seed), len(patterns) * protocol.n_trials)
+    out = []
+    for k, pat in enumerate(patterns):
+        if len(pat) < 2:
+            raise NeurophantomError(f"pattern {k} has fewer than 2 neurons")
+        cue = _present(pat[: len(pat) // 2], have, f"pattern {k} cue")
+        rest = _present(pat[len(pat) // 2:], have, f"pattern {k} uncued")
+        step = Step(targets=tuple(int(i) for i in cue), amplitude_pA=protocol.cue_pA, start_ms=protocol.cue_start_ms)
+        stim = Stimulus(duration_ms=protocol.duration_ms, components=tuple(background.components) + (step,))
+        recs = [simulate(model, stim, dt_ms=protocol.dt_ms, key=keys[k * protocol.n_trials + t], progress=False)
+                for t in range(protocol.n_trials)]
+        g_cue, g_rest, g_ctl = (_gain_hz(recs, ids, protocol) for ids in (cue, rest, control))
+        effective = g_cue >= protocol.min_cue_gain_hz
+        score = (g_rest - g_ctl) / g_cue if effective else 0.0
+        out.append(PatternRecall(cue_gain_hz=g_cue, uncued_gain_hz=g_rest, control_gain_hz=g_ctl, score=float(score),
+                                 cue_effective=bool(effective), n_cue=int(cue.size), n_uncued=int(rest.size)))
+    return RecallResult(score=float(np.mean([p.score for p in out])), patterns=tuple(out),
+                        n_control=int(control.size), protocol=protocol)
