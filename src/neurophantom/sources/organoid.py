@@ -27,7 +27,7 @@ from ..biophysics.library import preset
 from ..types import Circuit, Provenance
 from ..types.stimulus import Noise, Step, Stimulus
 from ._tables import make_circuit
-from .organoid_cells import CHANNEL_TYPES, MEMBRANES, TYPES, neuron_table, type_counts
+from .organoid_cells import CHANNEL_TYPES, MEMBRANES, TYPES, WORLD_BIOPHYSICS, neuron_table, type_counts
 from .organoid_receptors import (BETA, DENSITY, RECEPTOR_TYPES, choose_patterns, imprint, pattern_mask,
                                  rule_densities, scramble)
 from .organoid_wiring import P_CONNECT, connection_probability, contact_sizes, draw_contacts, release_sites, site_positions
@@ -95,7 +95,7 @@ def build(config: Config) -> Circuit:
                 "x_um": where[order, 0], "y_um": where[order, 1], "z_um": where[order, 2],
                 "contact_area_um2": size[order], **{r: dens[r][order] for r in RECEPTOR_TYPES}}
     meta = {
-        "biophysics": preset("default").to_dict(),
+        "biophysics": preset("default").override(WORLD_BIOPHYSICS).to_dict(),
         "memory_patterns": patterns,
         "background_drive": dict(BACKGROUND),
         "cell_type_counts": counts,

@@ -31,6 +31,12 @@ import numpy as np
 TYPES = ("pyramidal", "pv", "sst")
 #: Channel types of the organoid's membranes.
 CHANNEL_TYPES = ("na", "kdr", "leak", "cal", "kca")
+#: The organoid world's biophysics: the library's channels with the Traub-Miles activation
+#: curves shifted by +5 mV (VT = -58 mV instead of COBAHH's -63 mV). With COBAHH's VT an
+#: isolated cell of these densities fires tonically at ~14 Hz with no input (the Na window
+#: current exceeds the leak at rest); cortical pyramidal and interneurons rest silently
+#: and fire when driven (rheobase ~100-200 pA here), which the shift restores.
+WORLD_BIOPHYSICS = {"channels.na.VT_mV": -58.0, "channels.kdr.VT_mV": -58.0}
 #: Per-type membrane: area (um^2) and channel densities (channels/um^2; unitary
 #: conductances na 20, kdr 10, leak 1, cal 10, kca 10 pS).
 MEMBRANES: dict[str, dict[str, float]] = {
