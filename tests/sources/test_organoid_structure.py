@@ -139,9 +139,10 @@ def test_predictability_zero_hides_them_with_the_same_marginals(plain):
 
 
 def test_memory_scales_pattern_synapses_by_the_strength():
+    """Hidden memory (predictability 0): densities carry the whole factor, shapes nothing."""
     s = 3.0
-    mem = build(Config(seed=11, memory_strength=s))
-    base = build(Config(seed=11, memory_strength=0.0))
+    mem = build(Config(seed=11, memory_strength=s, receptor_predictability=0.0))
+    base = build(Config(seed=11, memory_strength=0.0, receptor_predictability=0.0))
     patterns = mem.provenance.metadata["memory_patterns"]
     assert len(patterns) == mem.provenance.config["n_patterns"]
     flat = [i for p in patterns for i in p]
@@ -157,12 +158,23 @@ def test_memory_scales_pattern_synapses_by_the_strength():
         np.testing.assert_allclose(ratio[~inside[syn[r] > 0]], 1.0, rtol=1e-12)
     for col in ("gaba_a", "gaba_b", "contact_area_um2"):
         pd.testing.assert_series_equal(syn[col], base.synapses[col])  # shapes do not reveal it
-    # Pattern E->E weights exceed same-size non-pattern ones by the factor 1 + strength.
-    ee = syn["ampa"] > 0
-    ee &= (mem.neurons.set_index("id").loc[syn["post"], "cell_type"] == "pyramidal").to_numpy()
-    fit = np.linalg.lstsq(np.column_stack([np.ones(ee.sum()), np.log(syn["contact_area_um2"][ee]), inside[ee]]),
-                          np.log(syn["ampa"][ee]), rcond=None)[0]
-    assert abs(np.exp(fit[2]) - (1.0 + s)) < 1e-9
+
+
+def test_visible_memory_shows_in_synapse_size():
+    """Predictability 1: pattern contacts grow so that the size rule explains the memory:
+    AMPA numbers x (1 + s), densities exactly the rule's for the new size."""
+    s = 3.0
+    mem = build(Config(seed=11, memory_strength=s, receptor_predictability=1.0))
+    base = build(Config(seed=11, memory_strength=0.0, receptor_predictability=1.0))
+    syn, b = mem.synapses, base.synapses
+    ratio = (syn["contact_area_um2"] / b["contact_area_um2"]).to_numpy()
+    grown = ratio > 1.0 + 1e-12
+    assert grown.sum() > 30
+    np.testing.assert_allclose(ratio[grown], (1 + s) ** (1 / 1.5), rtol=1e-12)
+    count = (syn["ampa"] * syn["contact_area_um2"]).to_numpy()
+    count0 = (b["ampa"] * b["contact_area_um2"]).to_numpy()
+    np.testing.assert_allclose(count[grown] / count0[grown], 1 + s, rtol=1e-12)
+    assert _r2(mem, "ampa") > 0.999  # densities still a function of (types, size)
 
 
 def test_save_load_round_trip_is_lossless(tmp_path):

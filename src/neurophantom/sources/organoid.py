@@ -29,7 +29,7 @@ from ..types.stimulus import Noise, Step, Stimulus
 from ._tables import make_circuit
 from .organoid_cells import CHANNEL_TYPES, MEMBRANES, TYPES, WORLD_BIOPHYSICS, neuron_table, type_counts
 from .organoid_receptors import (BETA, DENSITY, RECEPTOR_TYPES, choose_patterns, imprint, pattern_mask,
-                                 rule_densities, scramble)
+                                 rule_densities, scramble, structural_imprint)
 from .organoid_wiring import P_CONNECT, connection_probability, contact_sizes, draw_contacts, release_sites, site_positions
 
 #: Background drive (per um^2 of membrane, so every type gets the same current density).
@@ -87,9 +87,12 @@ def build(config: Config) -> Circuit:
     site = release_sites(pre, post, config.dyad_probability, rng["sites"])
     where = site_positions(site, pre, post, pos, rng["positions"])
     size = contact_sizes(len(pre), config.contact_median_um2, config.contact_sigma_log, rng["sizes"])
-    dens = scramble(rule_densities(t[pre], t[post], size, config.contact_median_um2), config.receptor_predictability, rng["scramble"])
     patterns = choose_patterns(np.arange(n_pyr), config.n_patterns, config.pattern_size, rng["patterns"]) if config.n_patterns else []
-    dens = imprint(dens, pattern_mask(pre, post, patterns), config.memory_strength)
+    mask = pattern_mask(pre, post, patterns)
+    # The memory shows in shape to the degree receptor densities follow shape at all.
+    size, density_factor = structural_imprint(size, mask, config.memory_strength, config.receptor_predictability)
+    dens = scramble(rule_densities(t[pre], t[post], size, config.contact_median_um2), config.receptor_predictability, rng["scramble"])
+    dens = imprint(dens, mask, density_factor - 1.0)
     order = np.lexsort((post, site))  # rows grouped by release site
     synapses = {"synapse_id": site[order], "pre": pre[order], "post": post[order],
                 "x_um": where[order, 0], "y_um": where[order, 1], "z_um": where[order, 2],

@@ -24,9 +24,15 @@ explain (R^2 of the regression; less for receptors whose rule takes few distinct
 
 **Memory**. Hebbian imprinting of a few patterns (disjoint sets of pyramidal cells):
 on every pyramidal->pyramidal contact whose two cells belong to the same pattern, the
-AMPA and NMDA densities are multiplied by ``1 + memory_strength``; contact sizes do not
-change, so no shape reveals the memory (Hopfield 1982; assemblies as in Litwin-Kumar &
-Doiron 2014).
+AMPA receptor number grows by the factor ``1 + memory_strength`` (Hopfield 1982;
+assemblies as in Litwin-Kumar & Doiron 2014). How much of that shows in shape follows the
+same knob as the rest of the receptor information: with predictability ``p`` the contact
+grows by ``(1 + s)^(p / (1 + BETA_ampa))`` (structural plasticity: spine and PSD size
+track AMPA content, Matsuzaki et al. 2001, 2004), so that the rule applied to the new size
+accounts for a factor ``(1 + s)^p`` of the AMPA number, and the remaining factor
+``(1 + s)^(1 - p)`` multiplies the AMPA and NMDA densities directly. At ``p = 1`` the
+memory is fully visible in synapse sizes (a Rosetta map from shape recovers it); at
+``p = 0`` no shape reveals it and only receptor barcodes can.
 
 References
 ----------
@@ -42,6 +48,10 @@ Silberberg G, Markram H (2007) Disynaptic inhibition between neocortical pyramid
 mediated by Martinotti cells. Neuron 53:735-746.
 Urban-Ciecko J, Fanselow EE, Barth AL (2015) Neocortical somatostatin neurons reversibly
 silence excitatory transmission via GABAb receptors. Curr Biol 25:722-731.
+Matsuzaki M et al. (2001) Dendritic spine geometry is critical for AMPA receptor
+expression in hippocampal CA1 pyramidal neurons. Nat Neurosci 4:1086-1092.
+Matsuzaki M et al. (2004) Structural basis of long-term potentiation in single dendritic
+spines. Nature 429:761-766.
 Hopfield JJ (1982) Neural networks and physical systems with emergent collective
 computational abilities. PNAS 79:2554-2558.
 Litwin-Kumar A, Doiron B (2014) Formation and maintenance of neuronal assemblies through
@@ -120,6 +130,14 @@ def pattern_mask(pre: np.ndarray, post: np.ndarray, patterns: list[list[int]]) -
     lp = np.array([label.get(int(i), -1) for i in pre])
     lq = np.array([label.get(int(i), -2) for i in post])
     return lp == lq
+
+
+def structural_imprint(size_um2: np.ndarray, mask: np.ndarray, strength: float, predictability: float) -> tuple[np.ndarray, float]:
+    """Grow pattern contacts by the visible part of the memory; return (sizes, the density
+    factor left for :func:`imprint`)."""
+    total = 1.0 + float(strength)
+    grow = total ** (float(predictability) / (1.0 + BETA["ampa"]))
+    return np.where(mask, size_um2 * grow, size_um2), total ** (1.0 - float(predictability))
 
 
 def imprint(dens: dict[str, np.ndarray], mask: np.ndarray, strength: float) -> dict[str, np.ndarray]:
