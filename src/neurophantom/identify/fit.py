@@ -157,23 +157,24 @@ class Objective:
         key = (id(template), exp.timing, exp.dt_ms)
         if key not in self._cache:
 
-            def frac(u, drive, meas, indicator, optics, source):
+            def frac(u, drive, meas, indicator, optics, source, roi_w):
                 model = apply_map(self.theta(u), template, self.names)
                 pred = predict_arrays(model, drive, indicator, optics, source, self.key, dt_ms=exp.dt_ms, timing=exp.timing)
                 fr, fit = affine_residual(pred, meas)
                 var = ((meas - meas.mean(axis=0)) ** 2).mean(axis=0)
-                w = 1.0 / (var + 1e-3 * var.mean() + 1e-12)
-                res = (meas - fit) * jnp.sqrt(w / (meas.shape[0] * meas.shape[1]))
-                return fr, res.ravel()
+                w = roi_w / (var + 1e-3 * var.mean() + 1e-12)
+                res = (meas - fit) * jnp.sqrt(w / (meas.shape[0] * roi_w.sum()))
+                return (fr * roi_w).sum() / roi_w.sum(), res.ravel()
 
-            self._cache[key] = (jax.jit(lambda *a: frac(*a)[0].mean()), jax.jit(jax.value_and_grad(lambda *a: frac(*a)[0].mean())),
+            self._cache[key] = (jax.jit(lambda *a: frac(*a)[0]), jax.jit(jax.value_and_grad(lambda *a: frac(*a)[0])),
                                 jax.jit(lambda *a: frac(*a)[1]))
         return self._cache[key]
 
     def _args(self, template, exp):
         k = ("drive", id(template), id(exp))
         if k not in self._cache:
-            self._cache[k] = (exp.drive_for(template.model), jnp.asarray(exp.mean_measured), exp.indicator, exp.optics, jnp.asarray(exp.source))
+            self._cache[k] = (exp.drive_for(template.model), jnp.asarray(exp.mean_measured), exp.indicator, exp.optics,
+                              jnp.asarray(exp.source), jnp.asarray(exp.weights))
         return self._cache[k]
 
     def loss(self, u, trials: Sequence[tuple[MapTemplate, Experiment]]) -> float:

@@ -43,6 +43,7 @@ class Experiment:
     source: np.ndarray
     dt_ms: float
     name: str = ""
+    weights: np.ndarray | None = None  # (N,) 1 for neurons with an imaged ROI, 0 otherwise
 
     def __post_init__(self) -> None:
         every = self.timing.sample_dt_ms / self.dt_ms
@@ -56,6 +57,11 @@ class Experiment:
             raise NeurophantomError(f"experiment {self.name!r}: duration is not a whole number of samples")
         if np.ndim(self.measured) != 3:
             raise NeurophantomError(f"experiment {self.name!r}: measured must be (trials, frames, neurons)")
+        n = np.shape(self.measured)[2]
+        w = np.ones(n) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
+        if w.shape != (n,) or not np.all(w >= 0) or w.sum() <= 0:
+            raise NeurophantomError(f"experiment {self.name!r}: weights must be (neurons,), >= 0, not all zero")
+        object.__setattr__(self, "weights", w)
 
     @property
     def mean_measured(self) -> np.ndarray:
