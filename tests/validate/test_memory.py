@@ -21,8 +21,9 @@ def results():
     for strength in (Config().memory_strength, 0.0):
         c = build(Config(seed=0, memory_strength=strength))
         inp = recall_inputs(c)
-        out[strength] = (c, memory_recall(build_model(c), inp.patterns, excitatory_ids=inp.excitatory_ids,
-                                          background=inp.background, seed=SEED))
+        m = build_model(c)
+        out[strength] = (c, memory_recall(m, inp.patterns, excitatory_ids=inp.excitatory_ids,
+                                          background=inp.background, seed=SEED), m, inp)
     return out
 
 
@@ -41,7 +42,7 @@ def test_stored_memory_is_recalled_and_absent_memory_is_not(results):
 
 
 def test_result_shape_and_controls(results):
-    c, r = results[Config().memory_strength]
+    c, r, _, _ = results[Config().memory_strength]
     pats = c.provenance.metadata["memory_patterns"]
     assert len(r.patterns) == len(pats)
     assert [p.n_cue for p in r.patterns] == [len(p) // 2 for p in pats]
@@ -50,6 +51,19 @@ def test_result_shape_and_controls(results):
     d = r.to_dict()
     assert d["score"] == r.score and len(d["patterns"]) == len(pats)
     assert d["score"] == pytest.approx(np.mean([p["score"] for p in d["patterns"]]))
+
+
+def test_same_seed_same_result(results):
+    """Explicit randomness: pattern k's noise depends on (seed, k) only, so scoring the
+    first pattern alone reproduces its run in the full scoring bit for bit (its control
+    group differs: members of the patterns left out count as controls then)."""
+    _, r, m, inp = results[Config().memory_strength]
+    alone = memory_recall(m, inp.patterns[:1], excitatory_ids=inp.excitatory_ids, background=inp.background, seed=SEED)
+    a, b = alone.patterns[0], r.patterns[0]
+    assert (a.cue_gain_hz, a.uncued_gain_hz) == (b.cue_gain_hz, b.uncued_gain_hz)
+    assert alone.n_control == r.n_control + sum(len(p) for p in inp.patterns[1:])
+    other = memory_recall(m, inp.patterns[:1], excitatory_ids=inp.excitatory_ids, background=inp.background, seed=SEED + 1)
+    assert other.patterns[0].uncued_gain_hz != r.patterns[0].uncued_gain_hz
 
 
 def test_bad_inputs_raise():

@@ -14,8 +14,9 @@ emulation's, with the protocol that verified the source (tests/sources):
    ``[cue_start_ms + settle_ms, duration_ms)`` minus that in
    ``[baseline_start_ms, cue_start_ms)``, averaged over trials;
 3. the recall score of a pattern is the rate increase of its uncued half ``R`` beyond
-   that of the *control* group ``O`` (neurons of the patterns' cell types that belong to
-   no pattern), as a fraction of the cue's own rate increase:
+   that of the *control* group ``O`` (the excitatory neurons, i.e. those of the patterns'
+   cell types, in none of the patterns scored), as a fraction of the cue's own rate
+   increase:
 
    .. math:: s = \\frac{D(R) - D(O)}{D(C)}
 
@@ -171,7 +172,9 @@ def memory_recall(
         The drive every run gets; its components are kept and its duration replaced by
         the protocol's.
     seed
-        Root of the noise keys (one per pattern and trial).
+        Root of the noise keys: pattern ``k``, trial ``t`` runs with
+        ``fold_in(fold_in(key(seed), k), t)``, so a pattern's result does not depend on
+        which other patterns are scored.
     protocol
         Timing, cue strength, trials.
     """
@@ -182,7 +185,7 @@ def memory_recall(
     have = model.neuron_ids
     members = np.unique([i for p in patterns for i in p])
     control = _present(np.setdiff1d(np.asarray(excitatory_ids, dtype=np.int64), members), have, "control")
-    keys = jax.random.split(jax.random.key(seed), len(patterns) * protocol.n_trials)
+    root = jax.random.key(seed)
     out = []
     for k, pat in enumerate(patterns):
         if len(pat) < 2:
@@ -191,8 +194,8 @@ def memory_recall(
         rest = _present(pat[len(pat) // 2:], have, f"pattern {k} uncued")
         step = Step(targets=tuple(int(i) for i in cue), amplitude_pA=protocol.cue_pA, start_ms=protocol.cue_start_ms)
         stim = Stimulus(duration_ms=protocol.duration_ms, components=tuple(background.components) + (step,))
-        recs = [simulate(model, stim, dt_ms=protocol.dt_ms, key=keys[k * protocol.n_trials + t], progress=False)
-                for t in range(protocol.n_trials)]
+        recs = [simulate(model, stim, dt_ms=protocol.dt_ms, key=jax.random.fold_in(jax.random.fold_in(root, k), t),
+                         progress=False) for t in range(protocol.n_trials)]
         g_cue, g_rest, g_ctl = (_gain_hz(recs, ids, protocol) for ids in (cue, rest, control))
         effective = g_cue >= protocol.min_cue_gain_hz
         score = (g_rest - g_ctl) / g_cue if effective else 0.0
