@@ -176,6 +176,8 @@ def test_bad_input_raises(kwargs, match):
 def test_plot_helpers_reject_bad_input():
     with pytest.raises(NeurophantomError, match="time, neuron"):
         plots.traces_figure(np.arange(3), np.zeros((3, 2)), np.zeros((4, 2)))
+    with pytest.raises(NeurophantomError, match="labels"):
+        plots.traces_figure(np.arange(3), np.zeros((3, 2)), np.zeros((3, 2)), labels=["a"])
     with pytest.raises(NeurophantomError, match="finite eigenvalues"):
         plots.identifiability_figure([1.0, np.nan])
     with pytest.raises(NeurophantomError, match="at least one"):

@@ -53,6 +53,8 @@ def traces_figure(
     p, r = np.asarray(predicted, dtype=np.float64), np.asarray(recorded, dtype=np.float64)
     if p.ndim != 2 or p.shape != r.shape or p.shape[0] != t.size:
         raise NeurophantomError(f"traces_figure needs (time, neuron) arrays on time_ms, got {p.shape}, {r.shape}, {t.shape}")
+    if labels is not None and len(labels) != p.shape[1]:
+        raise NeurophantomError(f"traces_figure got {len(labels)} labels for {p.shape[1]} neurons")
     cols = list(range(min(max_neurons, p.shape[1]))) if columns is None else [int(c) for c in columns]
     if not cols:
         raise NeurophantomError("traces_figure has no neuron to show")
