@@ -1,0 +1,187 @@
+"""ReconstructConfig: every knob of :func:`~neurophantom.reconstruct.reconstruct`, validated.
+
+One small config per stage, gathered in :class:`ReconstructConfig`. Lengths are in
+specimen nanometres (the Scan's frame, before any rescaling to biology), volumes in
+specimen um^3; ``geometry_scale`` converts areas to biological um^2 in the recovered
+Circuit (areas divided by ``geometry_scale**2``, densities multiplied by it).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class SegmentationConfig(BaseModel):
+    """Membrane channel -> neurons (see :mod:`neurophantom.reconstruct.segment`).
+
+    Parameters
+    ----------
+    smooth_sigma_nm : float
+        Gaussian smoothing of the membrane channel before thresholding (0 = none).
+    threshold : float
+        Membrane call at this fraction of the way from the background level to the
+        membrane level (both estimated from the whole volume's histogram).
+    min_lumen_um3 : float
+        Dark enclosed regions smaller than this are noise, not a neuron's interior.
+    min_bridge_voxels : int
+        Two lumens are one neuron when at least this many membrane voxels touch both
+        (a single membrane between them; two neurons are always two membranes apart).
+    flood_nm : float
+        How far (geodesic, through membrane) a lumen claims membrane voxels.
+    min_segment_um3 : float
+        Membrane fragments beyond ``flood_nm`` of any lumen become their own segment
+        when at least this large, else background.
+    """
+
+    model_config = _FROZEN
+    method: Literal["lumen"] = "lumen"
+    smooth_sigma_nm: float = Field(0.0, ge=0.0)
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    min_lumen_um3: float = Field(4e-4, ge=0.0)
+    min_bridge_voxels: int = Field(1, ge=1)
+    flood_nm: float = Field(320.0, gt=0.0)
+    min_segment_um3: float = Field(2e-3, ge=0.0)
+
+
+class SynapseConfig(BaseModel):
+    """Contacts -> synapses and gap junctions (see :mod:`neurophantom.reconstruct.synapses`).
+
+    Parameters
+    ----------
+    min_contact_faces : int
+        Contacts with fewer voxel faces are ignored.
+    patch_gap_nm : float
+        Contact faces of one pair of segments closer than this form one contact patch.
+    release_site_path_nm : float
+        Contact patches of one presynaptic segment joined by a path shorter than this
+        inside that segment form one release site (a polyadic synapse: one bouton touching
+        several partners; separate boutons of one axon are farther apart along it).
+    receptor_radius_nm : float
+        Receptor puncta within this distance of a contact patch belong to it.
+    thickness_probe_nm : float
+        Without receptor labels, the presynaptic side is the thinner neurite within this
+        distance of the contact (boutons sit on axons, which are thinner than dendrites).
+    gap_junctions : "auto", "connexin", "thickness" or "none"
+        How electrical contacts are told from chemical ones: connexin puncta on both
+        sides, two neurites of similar thickness, or never. ``"auto"``: connexins when
+        the barcodes include them, thickness when the scan has no barcodes, else none.
+    gap_thickness_ratio : float
+        ``"thickness"`` rule: a contact whose sides differ less than this ratio is electrical.
+    gap_connexins_per_um2 : float
+        Without connexin labels, a gap junction's channel count is its area times this
+        packing density (connexons ~9-10 nm apart: Unwin & Zampighi 1980, Nature 283:545).
+    lost_margin_nm : float
+        Contacts this close to lost tissue have unknown receptors.
+    """
+
+    model_config = _FROZEN
+    min_contact_faces: int = Field(1, ge=1)
+    patch_gap_nm: float = Field(90.0, gt=0.0)
+    release_site_path_nm: float = Field(400.0, ge=0.0)
+    receptor_radius_nm: float = Field(120.0, gt=0.0)
+    thickness_probe_nm: float = Field(400.0, gt=0.0)
+    gap_junctions: Literal["auto", "connexin", "thickness", "none"] = "auto"
+    gap_thickness_ratio: float = Field(1.25, ge=1.0)
+    gap_connexins_per_um2: float = Field(1.0e4, gt=0.0)
+    lost_margin_nm: float = Field(80.0, ge=0.0)
+
+
+class DecodeConfig(BaseModel):
+    """Barcode puncta -> protein counts (see :mod:`neurophantom.reconstruct.puncta`).
+
+    Parameters
+    ----------
+    threshold_sd : float
+        Puncta are local maxima of the summed barcode signal above this many standard
+        deviations of the background noise.
+    min_molecule_fraction : float
+        ... and above this fraction of one molecule's summed photons.
+    single_max : float
+        A punctum holding fewer molecules than this (photons / photons per molecule) is
+        decoded as one molecule (colour calls or unmixing, then the nearest codeword);
+        brighter ones as a mixture (non-negative least squares on the codeword spectra).
+    margin : float
+        Parallel barcodes: unknown when the runner-up conjugate is within this relative margin.
+    erasure_fraction : float
+        Serial barcodes: a round darker than this fraction of its expected brightness is
+        an erasure.
+    """
+
+    model_config = _FROZEN
+    threshold_sd: float = Field(5.0, gt=0.0)
+    min_molecule_fraction: float = Field(1e-3, gt=0.0, lt=1.0)
+    single_max: float = Field(1.5, gt=0.5)
+    margin: float = Field(0.1, ge=0.0, lt=1.0)
+    erasure_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+
+
+class MorphologyConfig(BaseModel):
+    """Skeletons and features (see :mod:`neurophantom.reconstruct.morphology`).
+
+    Parameters
+    ----------
+    skeletons : bool
+        Trace skeletons with kimimaro (TEASAR); without them cable length and branch
+        counts are NaN.
+    teasar_scale, teasar_const_nm : float
+        TEASAR invalidation ball ``r = scale * radius + const`` (Sato et al. 2000;
+        kimimaro's ``scale`` and ``const``).
+    cell_type_clusters : int
+        0: every cell type is ``"unknown"``; k > 0: k-means of standardised morphology
+        features (soma radius, cable length, mean radius, branch points) names types
+        ``"cluster0"`` ... (seeded by ``cluster_seed``).
+    """
+
+    model_config = _FROZEN
+    skeletons: bool = True
+    teasar_scale: float = Field(1.5, gt=0.0)
+    teasar_const_nm: float = Field(300.0, ge=0.0)
+    cell_type_clusters: int = Field(0, ge=0)
+    cluster_seed: int = Field(0, ge=0)
+
+
+class ReconstructConfig(BaseModel):
+    """Configuration of :func:`~neurophantom.reconstruct.reconstruct`.
+
+    Parameters
+    ----------
+    chunk_vox : (int, int, int)
+        Chunk (z, y, x) in scan voxels; every stage works chunk by chunk with halos and
+        the result does not depend on it (up to tie-breaking in puncta).
+    geometry_scale : float
+        Specimen length per biological length (a phantom drawn by ``tissue/`` at
+        ``TissueConfig.geometry_scale``); areas are reported per biological um^2.
+    release : "spike" or "na_density"
+        Release mode of recovered neurons: always ``"spike"`` (the default: the scan does
+        not show it), or ``"graded"`` where a channel-barcoded scan shows a sodium
+        channel density below ``graded_na_below_per_um2``.
+    max_lost_boundary_fraction : float
+        A neuron with more of its surface against lost tissue has unknown channels.
+    receptor_types, channel_types : tuple of str, optional
+        Density columns of the recovered Circuit. Default: the barcoded proteins of each
+        kind, or (no barcodes) every type of the biophysics library, all unknown.
+    """
+
+    model_config = _FROZEN
+    chunk_vox: tuple[int, int, int] = (128, 128, 128)
+    geometry_scale: float = Field(1.0, gt=0.0, le=10.0)
+    segmentation: SegmentationConfig = SegmentationConfig()
+    synapses: SynapseConfig = SynapseConfig()
+    decoding: DecodeConfig = DecodeConfig()
+    morphology: MorphologyConfig = MorphologyConfig()
+    release: Literal["spike", "na_density"] = "spike"
+    graded_na_below_per_um2: float = Field(5.0, ge=0.0)
+    max_lost_boundary_fraction: float = Field(0.25, ge=0.0, le=1.0)
+    receptor_types: Optional[tuple[str, ...]] = None
+    channel_types: Optional[tuple[str, ...]] = None
+
+    @field_validator("chunk_vox")
+    @classmethod
+    def _chunks(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        if not all(16 <= int(c) <= 1024 for c in v):
+            raise ValueError(f"chunk_vox entries must be in 16..1024 voxels, got {v}")
+        return v
