@@ -16,9 +16,8 @@ for dt 0.1 and 0.025 ms over 1 s of biological time. Both simulators run on one 
 default); steady-state times are process CPU times, as Brian2's loop time is, with the
 wall times beside them. Printed: compile times, loop times, synaptic events per second
 (delivered spike x target pairs), and the ratio of each Brian2 mode to neurophantom. Then
-a scaling table for N = 1k, 4k, 16k, 64k at a fixed expected in-degree of 80, the cost per
-synapse-step (whole step time over synapses at the largest N) and a least-squares split into
-per-neuron-step, per-delivered-event and per-step parts, written to
+a scaling table for N = 1k, 4k, 16k, 64k at a fixed expected in-degree of 80 and the cost
+per synapse-step (whole step time over synapses, at the largest N), written to
 ``benchmarks/results/engine_cost.json`` for the planner. The last line is
 ``cobahh speedup_vs_brian2_standalone=<float>`` (dt 0.1 ms, N 4000, 1 s, neurophantom
 float32 / Brian2 float64 loop times).
@@ -213,37 +212,22 @@ def _timed_row(n: int, in_degree: float, T: float, dt: float, repeats: int) -> d
 
 
 def scaling(args) -> dict:
-    """Time per simulated second vs synapses at a fixed expected in-degree (neurophantom float32),
-    and a least-squares split of the cost into per-neuron-step, per-delivered-event and
-    per-step parts (two extra in-degrees at one size separate neurons from events: at a
-    fixed in-degree they are collinear)."""
-    import numpy as np
+    """Time per simulated second vs synapses at a fixed expected in-degree (neurophantom float32).
 
+    The cost per synapse-step is the whole step time over the synapses (neurons and
+    delivery included, at ~35 Hz): the number a planner multiplies by synapses x steps.
+    """
     T, dt, reps = args.scaling_ms, 0.1, max(1, args.repeats - 1)
     print(f"\nScaling (neurophantom float32, dt {dt} ms, expected in-degree 80, timed over {T:g} ms)")
     print(f"{'N':>8} {'synapses':>10} {'s per sim s':>12} {'wall':>8} {'us/step':>8} {'rate Hz':>8} {'ns/syn-step':>12}")
     rows = []
     for n in args.sizes:
         r = _timed_row(n, 80.0, T, dt, reps)
+        r["s_per_synapse_step"] = r["cpu_s"] / r["steps"] / r["synapses"]
         rows.append(r)
         print(f"{n:8d} {r['synapses']:10d} {r['cpu_s'] * 1000.0 / T:12.3f} {r['wall_s'] * 1000.0 / T:8.3f} "
-              f"{r['cpu_s'] / r['steps'] * 1e6:8.1f} {r['rate_hz']:8.1f} {r['cpu_s'] / r['steps'] / r['synapses'] * 1e9:12.3f}")
-    n_fit = args.sizes[-2] if len(args.sizes) > 1 else args.sizes[0]
-    extra = [_timed_row(n_fit, k, T, dt, reps) for k in (20.0, 320.0)]
-    for r in extra:
-        print(f"{r['n']:8d} {r['synapses']:10d} {r['cpu_s'] * 1000.0 / T:12.3f} {r['wall_s'] * 1000.0 / T:8.3f} "
-              f"{r['cpu_s'] / r['steps'] * 1e6:8.1f} {r['rate_hz']:8.1f} {r['cpu_s'] / r['steps'] / r['synapses'] * 1e9:12.3f}"
-              f"   (in-degree {r['in_degree']:g}, for the fit)")
-    fit = rows + extra
-    A = np.array([[r["n"] * r["steps"], r["events"], r["steps"]] for r in fit])
-    y = np.array([r["cpu_s"] for r in fit])
-    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-    big = rows[-1]
-    per_syn_total = big["cpu_s"] / big["steps"] / big["synapses"]
-    print(f"fit: t = {coef[0] * 1e9:.2f} ns x neuron-steps + {coef[1] * 1e9:.2f} ns x delivered events + {coef[2] * 1e6:.1f} us x steps"
-          f"; all-in at N={big['n']}: {per_syn_total * 1e9:.3f} ns per synapse-step")
-    return {"per_neuron_step_s": float(coef[0]), "per_event_s": float(coef[1]), "per_step_s": float(coef[2]),
-            "all_in_per_synapse_step_s": float(per_syn_total), "rows": rows, "fit_rows": extra}
+              f"{r['cpu_s'] / r['steps'] * 1e6:8.1f} {r['rate_hz']:8.1f} {r['s_per_synapse_step'] * 1e9:12.3f}")
+    return {"all_in_per_synapse_step_s": rows[-1]["s_per_synapse_step"], "rows": rows}
 
 
 def write_cost(cost: dict, headline: float, core: int | None) -> None:
@@ -255,13 +239,9 @@ def write_cost(cost: dict, headline: float, core: int | None) -> None:
     atomic_write_json(out, {
         "what": "neurophantom engine cost on COBAHH (float32, exponential Euler, dt 0.1 ms, expected in-degree 80)",
         "cost_s_per_synapse_step": cost["all_in_per_synapse_step_s"],
-        "cost_s_per_delivered_event": cost["per_event_s"],
-        "cost_s_per_neuron_step": cost["per_neuron_step_s"],
-        "cost_s_per_step": cost["per_step_s"],
         "scaling": cost["rows"],
-        "fit_rows": cost["fit_rows"],
         "note": "cost_s_per_synapse_step is the whole step time divided by synapses at the largest N and in-degree 80 "
-                "(use it for networks like COBAHH, ~33 Hz); per-neuron-step, per-event and per-step parts come from a least-squares fit",
+                "(networks like COBAHH, ~35 Hz); the scaling rows give it per size",
         "speedup_vs_brian2_standalone": headline if headline == headline else None,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cores_used": 1 if core is not None else os.cpu_count(),
                     "jax": jax.__version__, "device": str(jax.devices()[0])},
