@@ -3,8 +3,10 @@
 Brian2's C++ standalone builds are cached under ``.cache/brian2/<name>`` in the repository
 (git-ignored): Brian2 rewrites only changed source files, so a second run of an unchanged
 check recompiles nothing. A file lock serialises builds of one folder across processes.
-Every module here marks itself ``xdist_group("brian2")`` so that all of them run on one
-xdist worker (Brian2's device is global state).
+Modules that run Brian2 mark themselves ``xdist_group("brian2")``; note that with pytest 9
+and pytest-xdist 3.8 the mark does not keep a group on one worker (xdist rewrites
+``item._nodeid``, which pytest 9 no longer reads), so nothing here relies on it: Brian2's
+device state is per process, builds are locked, and each expensive fixture feeds one test.
 """
 
 from __future__ import annotations
