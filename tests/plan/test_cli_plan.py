@@ -160,3 +160,15 @@ def test_custom_modality(capsys, tmp_path):
     d = json.loads(out)
     assert d["instrument_seconds"]["point"] == pytest.approx(1400e12 * 64 / 1e6, rel=1e-12)
     assert d["inputs"]["custom.unit_cost_usd"]["source"] == "user-defined modality"
+
+
+def test_reads_the_benchmark_file_make_bench_writes(tmp_path):
+    """The format benchmarks/cobahh.py writes (cost_s_per_synapse_step, machine.device)."""
+    import json as _json
+
+    from neurophantom.plan.compute import read_engine_benchmark
+
+    p = tmp_path / "engine_cost.json"
+    p.write_text(_json.dumps({"cost_s_per_synapse_step": 3.8e-10, "machine": {"device": "cpu:0"}}))
+    b = read_engine_benchmark(p)
+    assert b.seconds_per_synapse_step == 3.8e-10 and b.device == "cpu_core"

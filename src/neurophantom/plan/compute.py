@@ -142,6 +142,10 @@ class EngineBenchmark:
 DEFAULT_BENCHMARK = Path("benchmarks") / "results" / "engine_cost.json"
 
 
+#: How a JAX device name in a benchmark file maps onto :data:`ACCELERATORS`.
+_DEVICE_ALIASES = {"cpu": "cpu_core"}
+
+
 def read_engine_benchmark(path: str | Path) -> EngineBenchmark:
     """Read ``{"seconds_per_synapse_step": float, "device": str, "source": str?}``.
 
@@ -155,7 +159,14 @@ def read_engine_benchmark(path: str | Path) -> EngineBenchmark:
         raise CorruptDataError(f"engine benchmark {p} is not valid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
         raise CorruptDataError(f"engine benchmark {p} must hold a JSON object")
-    sps, dev = data.get("seconds_per_synapse_step"), data.get("device")
+    # ``make bench`` (benchmarks/cobahh.py) writes ``cost_s_per_synapse_step`` and the
+    # machine under ``machine.device`` ("cpu:0", "cuda:0"); a hand-written file may use
+    # the short keys. A CPU measurement is one core of the CPU entry.
+    sps = data.get("seconds_per_synapse_step", data.get("cost_s_per_synapse_step"))
+    dev = data.get("device")
+    if dev is None and isinstance(data.get("machine"), dict):
+        raw = str(data["machine"].get("device", ""))
+        dev = _DEVICE_ALIASES.get(raw.split(":")[0], raw)
     if not isinstance(sps, (int, float)) or isinstance(sps, bool) or not (sps > 0 and math.isfinite(sps)):
         raise CorruptDataError(f"engine benchmark {p}: seconds_per_synapse_step must be a positive number")
     if not isinstance(dev, str) or dev not in ACCELERATORS:
