@@ -8,8 +8,11 @@ run in
 - Brian2 ``cpp_standalone``: Brian2's COBAHH example equations, wired with the same
   synapses; compilation apart; the loop time is Brian2's own measurement of its
   simulation loop (``device._last_run_time``, CPU clock);
-- Brian2 runtime (Cython target, its cache in ``.cache/brian2_cython``): timed over
-  ``--runtime-ms`` of simulated time and scaled to 1 s (the runtime mode is slow).
+- Brian2 runtime (Cython target): timed over 200 ms of simulated time and scaled to 1 s
+  (the runtime mode is slow).
+
+Brian2 builds go to a fresh temporary folder, so its compile times are cold (the Cython
+cache is shared by the two time steps); ``--warm-cache`` reuses ``.cache/brian2_bench``.
 
 for dt 0.1 and 0.025 ms over 1 s of biological time. Both simulators run on one CPU core
 (the process is pinned before JAX starts: Brian2's standalone mode is single-threaded by
@@ -22,7 +25,7 @@ per synapse-step (whole step time over synapses, at the largest N), written to
 ``cobahh speedup_vs_brian2_standalone=<float>`` (dt 0.1 ms, N 4000, 1 s, neurophantom
 float32 / Brian2 float64 loop times).
 
-Usage: ``python benchmarks/cobahh.py [--quick] [--no-brian2] [--threads]``
+Usage: ``python benchmarks/cobahh.py [--quick] [--no-brian2] [--threads] [--warm-cache]``
 """
 
 from __future__ import annotations
@@ -126,11 +129,11 @@ def _brian2_network(b2, circuit, init, dt_ms: float):
     return b2.Network(P, Ce, Ci, S), S
 
 
-def run_brian2_standalone(circuit, init, *, dt_ms: float, duration_ms: float, tag: str) -> dict:
+def run_brian2_standalone(circuit, init, *, dt_ms: float, duration_ms: float, build_root: Path, tag: str) -> dict:
     import brian2 as b2
     import numpy as np
 
-    d = ROOT / ".cache" / "brian2" / f"bench_{tag}"
+    d = build_root / f"standalone_{tag}"
     d.mkdir(parents=True, exist_ok=True)
     b2.start_scope()
     b2.set_device("cpp_standalone", build_on_run=False, directory=str(d))
@@ -151,13 +154,13 @@ def run_brian2_standalone(circuit, init, *, dt_ms: float, duration_ms: float, ta
         b2.set_device("runtime")
 
 
-def run_brian2_runtime(circuit, init, *, dt_ms: float, duration_ms: float) -> dict:
+def run_brian2_runtime(circuit, init, *, dt_ms: float, duration_ms: float, build_root: Path) -> dict:
     """Cython runtime over ``duration_ms`` (first a 1-step run to compile); times per 1 s."""
     import brian2 as b2
 
     b2.start_scope()
     b2.prefs.codegen.target = "cython"
-    b2.prefs.codegen.runtime.cython.cache_dir = str(ROOT / ".cache" / "brian2_cython")
+    b2.prefs.codegen.runtime.cython.cache_dir = str(build_root / "cython")
     t0 = time.perf_counter()
     net, S = _brian2_network(b2, circuit, init, dt_ms)
     net.run(dt_ms * b2.ms)
@@ -186,8 +189,8 @@ def compare(args) -> float:
             rows[f"neurophantom {dtype}"] = run_neurophantom(circuit, init, dt_ms=dt, duration_ms=T, dtype=dtype, repeats=args.repeats)
         sa = rt = None
         if args.brian2:
-            sa = run_brian2_standalone(circuit, init, dt_ms=dt, duration_ms=T, tag=f"n4000_dt{dt:g}_T{T:g}")
-            rt = run_brian2_runtime(circuit, init, dt_ms=dt, duration_ms=args.runtime_ms)
+            sa = run_brian2_standalone(circuit, init, dt_ms=dt, duration_ms=T, build_root=args.build_root, tag=f"n4000_dt{dt:g}_T{T:g}")
+            rt = run_brian2_runtime(circuit, init, dt_ms=dt, duration_ms=args.runtime_ms, build_root=args.build_root)
             rows["brian2 cpp_standalone"] = {"compile_s": sa["compile_s"], "loop_cpu_s": sa["loop_cpu_s"],
                                              "loop_wall_s": sa["run_wall_s"], "spikes": sa["spikes"], "events": sa["events"]}
             rows["brian2 runtime (cython)"] = {**rt, "events": None, "spikes": -1}
@@ -256,6 +259,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-brian2", dest="brian2", action="store_false", help="skip Brian2")
     ap.add_argument("--threads", action="store_true", help="do not pin to one core")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--warm-cache", action="store_true",
+                    help="reuse Brian2 builds in .cache/brian2_bench (default: a fresh folder, so compile times are cold)")
     args = ap.parse_args(argv)
     core = None if args.threads else pin_one_core()
     args.duration_ms = 200.0 if args.quick else 1000.0
@@ -267,7 +272,11 @@ def main(argv=None) -> int:
 
     print(f"COBAHH benchmark on {platform.processor() or platform.machine()}, JAX {jax.__version__} ({jax.devices()[0]}), "
           + ("1 core" if core is not None else f"{os.cpu_count()} cores"))
-    headline = compare(args)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="np_bench_") as tmp:
+        args.build_root = ROOT / ".cache" / "brian2_bench" if args.warm_cache else Path(tmp)
+        headline = compare(args)
     cost = scaling(args)
     write_cost(cost, headline, core)
     print(f"cobahh speedup_vs_brian2_standalone={headline:.2f}")
