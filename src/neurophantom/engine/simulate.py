@@ -124,6 +124,10 @@ def simulate(
         Initial-state overrides (see :func:`~neurophantom.engine.integrate.init_state`).
     k_record
         Most spikes recorded per step; more raise an error naming this parameter.
+    k_deliver
+        Spikes per step delivered through the short compacted list (one out-edge row per
+        spike); a step with more takes the exact dense branch over every edge. Only speed
+        depends on it (default ``16 + 0.5% of N``).
     segment_steps
         Steps per compiled segment (bounds device memory for long runs).
     progress
