@@ -275,27 +275,55 @@ def read_mapped(store: np.ndarray, grid: Grid, lut_of: Callable[[int], np.ndarra
 def flood(seeds: np.ndarray, allowed: np.ndarray, iterations: int) -> np.ndarray:
     """Grow labels into ``allowed`` voxels, one 6-neighbour layer per iteration.
 
-    Breadth-first layers (every voxel takes the label of a neighbour from the previous
-    layer) with ties going to the smallest label: the result at a voxel depends only on
-    the seeds within ``iterations`` steps, so a chunk computed with that halo equals the
-    whole volume computed at once. (skimage's watershed breaks ties by queue order,
-    which depends on the block; this is why it is written out here.)
+    Breadth-first layers: a voxel takes the label of a neighbour labelled in an earlier
+    layer (a geodesic Voronoi partition of the seeds). When neighbours of different labels
+    reach it in the same layer, it goes to the label whose seed voxels are nearest in a
+    straight line (exact distances, ``scipy.spatial.cKDTree``), then to the smaller label.
+    The result at a voxel depends only on the seeds within ``iterations`` steps (and, for
+    ties, within ``iterations`` voxels), so a chunk computed with that halo equals the
+    whole volume computed at once. (skimage's watershed breaks ties by queue order, which
+    depends on the block; this is why it is written out here.)
     """
+    from scipy.spatial import cKDTree
+
     lab = np.pad(np.asarray(seeds, dtype=np.int64), 1)
     ok = np.pad(np.asarray(allowed, dtype=bool), 1)
     flat = lab.ravel()
     s = lab.shape
     steps = np.array([s[1] * s[2], -s[1] * s[2], s[2], -s[2], 1, -1], dtype=np.int64)
     cand = np.flatnonzero(ok.ravel() & (flat == 0))
+    seed_flat = np.flatnonzero(flat > 0)
+    seed_lab = flat[seed_flat]
+    trees: dict = {}
     big = np.iinfo(np.int64).max
+
+    def dist(label: int, pts: np.ndarray) -> np.ndarray:
+        if label not in trees:
+            trees[label] = cKDTree(np.stack(np.unravel_index(seed_flat[seed_lab == label], s), axis=1))
+        return trees[label].query(pts)[0]
+
     for _ in range(int(iterations)):
         if cand.size == 0:
             break
         nb = flat[cand[:, None] + steps[None, :]]
-        m = np.where(nb > 0, nb, big).min(axis=1)
-        hit = m < big
+        lo = np.where(nb > 0, nb, big).min(axis=1)
+        hit = lo < big
         if not hit.any():
             break
-        flat[cand[hit]] = m[hit]
+        new = lo.copy()
+        hi = np.where(nb > 0, nb, -1).max(axis=1)
+        tie = np.flatnonzero(hit & (hi != lo))
+        if tie.size:
+            pts = np.stack(np.unravel_index(cand[tie], s), axis=1)
+            options = nb[tie]
+            best_d = np.full(tie.size, np.inf)
+            for lbl in np.unique(options[options > 0]):
+                has = (options == lbl).any(axis=1)
+                d = np.full(tie.size, np.inf)
+                d[has] = dist(int(lbl), pts[has])
+                better = (d < best_d) | ((d == best_d) & (lbl < new[tie]))
+                new[tie[better]] = lbl
+                best_d = np.where(better, d, best_d)
+        flat[cand[hit]] = new[hit]
         cand = cand[~hit]
     return lab[1:-1, 1:-1, 1:-1]

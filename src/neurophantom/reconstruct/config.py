@@ -25,6 +25,11 @@ class SegmentationConfig(BaseModel):
     threshold : float
         Membrane call at this fraction of the way from the background level to the
         membrane level (both estimated from the whole volume's histogram).
+    open_dark : bool
+        Open the extracellular space (erode it by one voxel, grow lumens back) before
+        finding lumens, so that one or two noisy voxels in a one-voxel membrane do not join
+        a lumen to it. Enclosed lumens are untouched; a lumen that leaked and is thinner
+        than three voxels is lost.
     min_lumen_um3 : float
         Dark enclosed regions smaller than this are noise, not a neuron's interior.
     min_bridge_voxels : int
@@ -40,7 +45,8 @@ class SegmentationConfig(BaseModel):
     model_config = _FROZEN
     method: Literal["lumen"] = "lumen"
     smooth_sigma_nm: float = Field(0.0, ge=0.0)
-    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    threshold: float = Field(0.45, gt=0.0, lt=1.0)
+    open_dark: bool = True
     min_lumen_um3: float = Field(4e-4, ge=0.0)
     min_bridge_voxels: int = Field(1, ge=1)
     flood_nm: float = Field(320.0, gt=0.0)
@@ -113,7 +119,7 @@ class DecodeConfig(BaseModel):
 
     model_config = _FROZEN
     threshold_sd: float = Field(5.0, gt=0.0)
-    min_molecule_fraction: float = Field(1e-3, gt=0.0, lt=1.0)
+    min_molecule_fraction: float = Field(1e-5, gt=0.0, lt=1.0)
     single_max: float = Field(1.5, gt=0.5)
     margin: float = Field(0.1, ge=0.0, lt=1.0)
     erasure_fraction: float = Field(0.3, gt=0.0, lt=1.0)

@@ -9,7 +9,8 @@ of the whole volume (chunk by chunk), so the call does not depend on the chunkin
 - background: the median (most voxels are extracellular space or cell interior), with the
   noise scale from its lower half, ``sd = median - P15.87`` (Gaussian-equivalent, robust to
   the bright membrane tail);
-- membrane: the median of the voxels brighter than ``background + 5 sd``.
+- membrane: the 95th percentile of the voxels brighter than ``background + 5 sd`` (the
+  brightness of a voxel filled with membrane; blurred edges and tails are dimmer).
 
 Lost tissue (the Scan's damage record) is left out of the histogram and never called
 membrane.
@@ -28,6 +29,7 @@ from ..types.scan import Scan
 from .chunks import Box, Grid, WorkStore, read_box, run_tasks
 
 N_BINS = 8192
+MEMBRANE_QUANTILE = 0.95
 TRUNCATE = 4.0
 
 
@@ -77,7 +79,7 @@ def _hist_levels(hist: np.ndarray, edges: np.ndarray, fraction: float, pol: str)
         raise NeurophantomError("the membrane channel shows no membranes (nothing brighter than the background noise)")
     h = hist * above
     c2 = np.cumsum(h) / h.sum()
-    memb = float(centres[min(int(np.searchsorted(c2, 0.5)), len(centres) - 1)])
+    memb = float(centres[min(int(np.searchsorted(c2, MEMBRANE_QUANTILE)), len(centres) - 1)])
     return MembraneLevels(bg, sd, memb, bg + fraction * (memb - bg), pol)
 
 

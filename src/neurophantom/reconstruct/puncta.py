@@ -16,13 +16,14 @@ channels are summed; puncta are the local maxima of the sum above ``threshold_sd
 background standard deviations (``skimage.feature.peak_local_max``) and every bright
 voxel is given to one punctum by a watershed of the sum (``skimage.segmentation``), so
 each photon is counted once. A punctum's photons divided by one molecule's photons give
-its molecule number ``n``. A punctum with ``n < single_max`` is one molecule and is
-decoded as such (:mod:`.barcodes`: serial colour calls and the nearest codeword within the
-code's correcting radius, parallel NNLS unmixing and the nearest conjugate; "unknown"
-when ambiguous), carrying ``n`` molecules of that type so that photons are conserved. A
-brighter punctum holds several molecules (a crowded synapse): its counts are the
-non-negative least-squares solution ``S c = v`` (Lawson & Hanson 1974), exact for a
-noise-free mixture whenever the signatures are linearly independent.
+its molecule number ``n``. Every punctum's counts are the non-negative least-squares
+solution ``S c = v`` (Lawson & Hanson 1974): photons are conserved, a noise-free mixture
+(a crowded synapse) is solved exactly whenever the signatures are linearly independent,
+and under noise it is a soft-decision decoder. A punctum with ``n < single_max`` is also
+decoded as one molecule with the code's own decoder (:mod:`.barcodes`: serial colour calls
+and the nearest codeword within the code's correcting radius, parallel NNLS unmixing and
+the nearest conjugate); its call is recorded, and when the call is ambiguous ("unknown")
+its molecules are counted as undecided rather than typed.
 
 References
 ----------
@@ -127,7 +128,14 @@ def signature_model(scan: Scan) -> SignatureModel | None:
 
 def decode_vectors(vectors: np.ndarray, model: SignatureModel, cfg: DecodeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Molecule counts (N, K) of each punctum, its call (type index, ``UNKNOWN`` = -1 or
-    ``MIXTURE`` = -2) and its unknown molecules (N,), from summed vectors (N, D)."""
+    ``MIXTURE`` = -2) and its undecided molecules (N,), from summed vectors (N, D).
+
+    Counts are the non-negative least-squares solution of ``S c = v`` for every punctum
+    (photons conserved; exact for noise-free data when the signatures are independent,
+    and a soft-decision decoder under noise). A punctum of fewer than ``single_max``
+    molecules is also decoded as one molecule by the code's own decoder; when that call
+    is ambiguous (unknown), its molecules are counted as undecided instead of typed.
+    """
     v = np.asarray(vectors, dtype=np.float64).reshape(-1, len(model.channels))
     n_pts, k = v.shape[0], len(model.proteins)
     counts = np.zeros((n_pts, k))
@@ -138,6 +146,8 @@ def decode_vectors(vectors: np.ndarray, model: SignatureModel, cfg: DecodeConfig
     if model.scheme == "tag":
         counts = np.clip(v / model.photons_per_molecule[None, :], 0.0, None)
         return counts, np.argmax(v, axis=1), unknown
+    for i in range(n_pts):
+        counts[i] = nnls(model.signatures, v[i])[0]
     n_hat = np.clip(v.sum(axis=1), 0.0, None) / float(model.photons_per_molecule.mean())
     single = n_hat < cfg.single_max
     if single.any():
@@ -149,12 +159,10 @@ def decode_vectors(vectors: np.ndarray, model: SignatureModel, cfg: DecodeConfig
         else:
             dec = decode_parallel(vs, model.codebook, model.crosstalk, margin=cfg.margin, min_signal=0.0)
         rows = np.flatnonzero(single)
-        ok = dec.index != UNKNOWN
-        counts[rows[ok], dec.index[ok]] = n_hat[rows[ok]]
-        unknown[rows[~ok]] = n_hat[rows[~ok]]
         call[rows] = dec.index
-    for i in np.flatnonzero(~single):
-        counts[i] = nnls(model.signatures, v[i])[0]
+        undecided = rows[dec.index == UNKNOWN]
+        unknown[undecided] = counts[undecided].sum(axis=1)
+        counts[undecided] = 0.0
     return counts, call, unknown
 
 

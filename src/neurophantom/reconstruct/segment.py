@@ -38,7 +38,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..types.scan import Scan
-from .chunks import Box, Components, Grid, WorkStore, flood, label_components, read_box, read_mapped, run_tasks
+from scipy.ndimage import binary_erosion, generate_binary_structure
+
+from .chunks import Box, Grid, WorkStore, flood, label_components, read_box, read_mapped, run_tasks
 from .config import SegmentationConfig
 from .membrane import MembraneLevels, estimate_membrane
 
@@ -53,28 +55,88 @@ class SegmentationResult:
     stats: dict
 
 
+def _inside(lo, hi, shape) -> np.ndarray:
+    """Boolean (z, y, x) mask of the voxels of ``lo..hi`` that lie inside the volume."""
+    ax = [(np.arange(l, h) >= 0) & (np.arange(l, h) < n) for l, h, n in zip(lo, hi, shape)]
+    return ax[0][:, None, None] & ax[1][None, :, None] & ax[2][None, None, :]
+
+
+def _copy(src: np.ndarray, dst: np.ndarray, box: Box) -> None:
+    sl = tuple(slice(a, b) for a, b in zip(box.lo, box.hi))
+    dst[sl] = src[sl]
+
+
 def _voxels(um3: float, voxel_nm) -> int:
     return int(math.ceil(um3 * 1e9 / float(np.prod(voxel_nm)) - 1e-9))
 
 
-def _bridges(box: Box, grid: Grid, store: WorkStore, lut, thr: float) -> np.ndarray:
-    """(lumen a, lumen b, membrane voxels touching both) for membrane voxels of one chunk."""
-    lo = tuple(a - 1 for a in box.lo)
-    hi = tuple(b + 1 for b in box.hi)
-    lum = read_mapped(store["dark"], grid, lut, lo, hi)
-    sl = tuple(slice(a, b) for a, b in zip(box.lo, box.hi))
-    memb = (np.asarray(store["membrane"][sl]) > thr) & (np.asarray(store["lost"][sl]) == 0)
-    core = tuple(slice(1, 1 + s) for s in box.shape)
-    idx = np.nonzero(memb)
-    if idx[0].size == 0:
-        return np.zeros((0, 3), dtype=np.int64)
-    nb = []
+_CROSS = generate_binary_structure(3, 1)
+
+
+def _shifts(core: tuple[slice, ...]):
+    """The six 6-neighbour views of ``core`` inside an array with a one-voxel margin."""
     for a in range(3):
         for d in (-1, 1):
-            sh = [slice(c.start, c.stop) for c in core]
+            sh = list(core)
             sh[a] = slice(core[a].start + d, core[a].stop + d)
-            nb.append(lum[tuple(sh)][idx])
-    nb = np.stack(nb, axis=1)
+            yield tuple(sh)
+
+
+def _neighbours(arr: np.ndarray, flat_idx: np.ndarray) -> np.ndarray:
+    """Values (N, 6) of the 6-neighbours of interior voxels ``flat_idx`` of ``arr``."""
+    s = arr.shape
+    steps = np.array([s[1] * s[2], -s[1] * s[2], s[2], -s[2], 1, -1], dtype=np.int64)
+    return arr.ravel()[flat_idx[:, None] + steps[None, :]]
+
+
+def _interior(shape) -> np.ndarray:
+    m = np.zeros(shape, dtype=bool)
+    m[1:-1, 1:-1, 1:-1] = True
+    return m
+
+
+def _full_lumens(lum: np.ndarray, dark: np.ndarray, ecs: np.ndarray, opened: bool) -> np.ndarray:
+    """Lumen labels grown back over the rim that opening removed (one layer of dark
+    voxels next to a lumen core and not next to extracellular space); the outer layer
+    of the array is left as read."""
+    if not opened:
+        return lum
+    out = lum.copy()
+    cand = np.flatnonzero((dark & (lum == 0) & ~ecs & _interior(lum.shape)).ravel())
+    if cand.size == 0:
+        return out
+    nb = _neighbours(lum, cand)
+    near_ecs = _neighbours(ecs, cand).any(axis=1)
+    big = np.iinfo(np.int64).max
+    best = np.where(nb > 0, nb, big).min(axis=1)
+    grow = ~near_ecs & (best < big)
+    out.ravel()[cand[grow]] = best[grow]
+    return out
+
+
+def _bridges(box: Box, region) -> np.ndarray:
+    """(lumen a, lumen b, membrane voxels touching both) for membrane voxels of one chunk."""
+    lum, dark, ecs, memb = region(box, 2)
+    full = _full_lumens(lum, dark, ecs, True)[1:-1, 1:-1, 1:-1]
+    memb = memb[2:-2, 2:-2, 2:-2]
+    core = tuple(slice(1, 1 + s) for s in box.shape)
+    # Lumen pieces that touch (after growing back over the opened rim) are one lumen.
+    inner = np.zeros(full.shape, dtype=bool)
+    inner[core] = True
+    at = np.flatnonzero((inner & (full > 0)).ravel())
+    touching = np.zeros((0, 3), np.int64)
+    if at.size:
+        own = full.ravel()[at]
+        nb = _neighbours(full, at)
+        m = (nb > 0) & (nb != own[:, None])
+        if m.any():
+            pairs = np.stack([np.broadcast_to(own[:, None], nb.shape)[m], nb[m]], axis=1)
+            ab = np.unique(np.sort(pairs, axis=1), axis=0)
+            touching = np.concatenate([ab, np.full((len(ab), 1), np.iinfo(np.int32).max)], axis=1)
+    idx = np.nonzero(memb)
+    if idx[0].size == 0:
+        return touching
+    nb = np.stack([full[sh][idx] for sh in _shifts(core)], axis=1)
     big = np.iinfo(np.int64).max
     lo_id = np.where(nb > 0, nb, big).min(axis=1)
     rows = []
@@ -83,11 +145,11 @@ def _bridges(box: Box, grid: Grid, store: WorkStore, lut, thr: float) -> np.ndar
         rows.append(np.stack([lo_id[m], nb[m, k], np.flatnonzero(m)], axis=1))
     pairs = np.concatenate(rows)
     if pairs.size == 0:
-        return np.zeros((0, 3), dtype=np.int64)
+        return touching
     # Count each membrane voxel once per lumen pair.
     uniq = np.unique(pairs, axis=0)
     ab, counts = np.unique(uniq[:, :2], axis=0, return_counts=True)
-    return np.concatenate([ab, counts[:, None]], axis=1)
+    return np.concatenate([touching, np.concatenate([ab, counts[:, None]], axis=1)])
 
 
 def _agglomerate(n_lumens: int, bridges: np.ndarray, min_bridge: int) -> np.ndarray:
@@ -108,15 +170,53 @@ def segment(scan: Scan, grid: Grid, store: WorkStore, cfg: SegmentationConfig) -
     thr = levels.threshold
     memb_store, lost_store = store["membrane"], store["lost"]
 
+    erode = 1 if cfg.open_dark else 0
+
+    def dark_full(lo, hi) -> tuple[np.ndarray, np.ndarray]:
+        """Dark (not membrane, not lost) and lost voxels of a box; outside the volume is dark."""
+        memb = read_box(memb_store, lo, hi, fill=-np.inf) <= thr
+        gone = read_box(lost_store, lo, hi).astype(bool)
+        return memb & ~gone, gone
+
+    def raw_of(box: Box) -> np.ndarray:
+        return dark_full(box.lo, box.hi)[0]
+
+    raw = label_components(raw_of, grid, store.array("dark0", np.uint32)) if erode else None
+
     def dark_of(box: Box) -> np.ndarray:
-        sl = tuple(slice(a, b) for a, b in zip(box.lo, box.hi))
-        return (np.asarray(memb_store[sl]) <= thr) & (np.asarray(lost_store[sl]) == 0)
+        if not erode:
+            return raw_of(box)
+        lo = tuple(a - 1 for a in box.lo)
+        hi = tuple(b + 1 for b in box.hi)
+        dk, _ = dark_full(lo, hi)
+        outside = read_mapped(store["dark0"], grid, lambda c: raw.lut(c, raw.border.astype(np.int8)), lo, hi, dtype=np.int8) > 0
+        # Opening of the extracellular space only: a noisy voxel or two in a one-voxel
+        # membrane no longer join a lumen to it, while enclosed lumens keep every voxel
+        # (even one voxel wide). The rim removed here is grown back by the flooding.
+        opened = binary_erosion(dk, structure=_CROSS, border_value=1)
+        core = dk & (opened | ~outside)
+        return core[1:-1, 1:-1, 1:-1]
 
     dark = label_components(dark_of, grid, store.array("dark", np.uint32))
     is_lumen = ~dark.border & (dark.size >= max(1, _voxels(cfg.min_lumen_um3, scan.voxel_size_nm)))
     lumen_id = dark.canonical_order(is_lumen)
     n_lumens = int(is_lumen.sum())
-    bridges = run_tasks(lambda b: _bridges(b, grid, store, lambda c: dark.lut(c, lumen_id), thr), grid.boxes)
+    ecs_of_comp = dark.border.astype(np.int64)
+
+    def region(box: Box, halo: int, values=None):
+        """Lumen (or ``values``) labels of the dark cores, dark, extracellular core and
+        membrane masks of a chunk with ``halo``."""
+        lo = tuple(a - halo for a in box.lo)
+        hi = tuple(b + halo for b in box.hi)
+        vals = lumen_id if values is None else values
+        lum = read_mapped(store["dark"], grid, lambda c: dark.lut(c, vals), lo, hi)
+        ecs = read_mapped(store["dark"], grid, lambda c: dark.lut(c, ecs_of_comp), lo, hi) > 0
+        ecs |= ~_inside(lo, hi, grid.shape)  # beyond the volume's edge counts as outside
+        dk, gone = dark_full(lo, hi)
+        memb = ~dk & ~gone & _inside(lo, hi, grid.shape)
+        return lum, dk, ecs, memb
+
+    bridges = run_tasks(lambda b: _bridges(b, region), grid.boxes) if n_lumens else []
     bridges = np.concatenate([np.zeros((0, 3), np.int64)] + bridges)
     neuron_of_lumen = _agglomerate(n_lumens, bridges, cfg.min_bridge_voxels)
     # Canonical neuron ids: by the first voxel of the neuron's first lumen (lumen ids are
@@ -133,17 +233,20 @@ def segment(scan: Scan, grid: Grid, store: WorkStore, cfg: SegmentationConfig) -
     steps = int(math.ceil(cfg.flood_nm / min(scan.voxel_size_nm)))
     seg0 = store.array("seg0", np.uint32)
     left = store.array("left", np.uint8)
-    ecs = dark.border.astype(np.int8)
 
     def grow(box: Box) -> int:
-        lo = tuple(a - steps for a in box.lo)
-        hi = tuple(b + steps for b in box.hi)
-        seeds = read_mapped(store["dark"], grid, lambda c: dark.lut(c, seg_of_comp), lo, hi)
-        outside = read_mapped(store["dark"], grid, lambda c: dark.lut(c, ecs), lo, hi, dtype=np.int8)
-        gone = read_box(lost_store, lo, hi, fill=1)
-        allowed = (outside == 0) & (gone == 0)
+        halo = steps + 1
+        seeds, dk, ecs, _ = region(box, halo, seg_of_comp)
+        gone = read_box(lost_store, tuple(a - halo for a in box.lo), tuple(b + halo for b in box.hi), fill=1).astype(bool)
+        # Extracellular space: its cores and the dark rim next to them (opening removed it).
+        outside = ecs.copy()
+        if erode:
+            inner = tuple(slice(1, n - 1) for n in ecs.shape)
+            for sh in _shifts(inner):
+                outside[inner] |= dk[inner] & ecs[sh]
+        allowed = ~outside & ~gone
         lab = flood(seeds, allowed, steps)
-        crop = tuple(slice(steps, steps + s) for s in box.shape)
+        crop = tuple(slice(halo, halo + s) for s in box.shape)
         sl = tuple(slice(a, b) for a, b in zip(box.lo, box.hi))
         core = lab[crop]
         seg0[sl] = core.astype(np.uint32)
@@ -152,6 +255,12 @@ def segment(scan: Scan, grid: Grid, store: WorkStore, cfg: SegmentationConfig) -
         return int(rest.sum())
 
     n_left = int(sum(run_tasks(grow, grid.boxes)))
+    if n_left == 0:
+        final = store.array("segmentation", np.uint32)
+        run_tasks(lambda b: _copy(seg0, final, b), grid.boxes)
+        stats = {"lumens": n_lumens, "lumen_bridges": int(len(bridges)), "unclaimed_membrane_voxels": 0,
+                 "orphan_fragments": 0, "dropped_fragment_voxels": 0, "flood_steps": steps, "membrane": levels.to_json()}
+        return SegmentationResult(n_lumen_segments, n_lumen_segments, levels, stats)
     orphans = label_components(lambda b: np.asarray(left[tuple(slice(x, y) for x, y in zip(b.lo, b.hi))]) > 0,
                                grid, store.array("orphan", np.uint32))
     keep = orphans.size >= max(1, _voxels(cfg.min_segment_um3, scan.voxel_size_nm))
