@@ -81,10 +81,12 @@ def reconstruct_cmd(
 ) -> None:
     """Reconstruct neurons, synapses and molecule densities from a scan; write a Circuit folder."""
     from ..reconstruct import reconstruct
+    from ..reconstruct.membrane import membrane_channel
     from ..types.scan import Scan
 
     config = build_config(config_file, sets, chunk, geometry_scale)
     scan = Scan.load(scan_dir)
+    membrane_channel(scan)  # a scan without a membrane stain fails here, before any output
     console.print(f"reconstructing {scan.instrument} scan {list(scan.shape)} voxels of "
                   f"{', '.join(f'{v:.3g}' for v in scan.voxel_size_nm)} nm")
     result = reconstruct(scan, config)

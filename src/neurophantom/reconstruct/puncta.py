@@ -161,7 +161,7 @@ def decode_vectors(vectors: np.ndarray, model: SignatureModel, cfg: DecodeConfig
         rows = np.flatnonzero(single)
         call[rows] = dec.index
         undecided = rows[dec.index == UNKNOWN]
-        unknown[undecided] = counts[undecided].sum(axis=1)
+        unknown[undecided] = n_hat[undecided]
         counts[undecided] = 0.0
     return counts, call, unknown
 

@@ -43,10 +43,13 @@ def match_points(a: np.ndarray, b: np.ndarray, tol: float) -> np.ndarray:
     for c in np.unique(comp[i]):
         sel = comp[i] == c
         ri, ci = np.unique(i[sel]), np.unique(j[sel])
-        cost = np.full((len(ri), len(ci)), 1e18)
+        # A forbidden pair costs more than any set of allowed ones (but not so much that
+        # the allowed distances vanish in rounding): most pairs first, then least distance.
+        forbid = tol * (len(ri) + len(ci) + 1)
+        cost = np.full((len(ri), len(ci)), forbid)
         cost[np.searchsorted(ri, i[sel]), np.searchsorted(ci, j[sel])] = np.linalg.norm(a[i[sel]] - b[j[sel]], axis=1)
         r, k = linear_sum_assignment(cost)
-        ok = cost[r, k] < 1e18
+        ok = cost[r, k] < forbid
         out.append(np.stack([ri[r[ok]], ci[k[ok]]], axis=1))
     return np.concatenate(out).astype(np.int64)
 

@@ -15,7 +15,9 @@ estimate onto the truth:
   ``spurious``.
 
 For single, isolated molecules this is the ordinary confusion matrix of calls. Type
-accuracy is the diagonal over the whole matrix. Densities are compared where the truth
+accuracy is the diagonal over the type block (molecules present in both, read as their
+own type); molecules missed or spurious (counting and attribution errors) are reported as
+molecule recall and precision. Densities are compared where the truth
 count is positive, per site and type, in the specimen frame: receptors per um^2 of
 contact (truth: rendered contact area), channels per um^2 of the neuron's surface on the
 reconstruction's voxel grid (truth and reconstruction measured the same way).
@@ -58,8 +60,18 @@ def confusion(truth: pd.DataFrame, rec: pd.DataFrame, types: list[str]) -> np.nd
 
 
 def accuracy(c: np.ndarray) -> float | None:
-    total = c.sum()
-    return float(np.trace(c[:-1, :-1]) / total) if total > 0 else None
+    """Protein-type accuracy: of the molecules both in the truth and in the estimate (the
+    type block of the matrix), the fraction read as their own type."""
+    block = c[:-1, :-1].sum()
+    return float(np.trace(c[:-1, :-1]) / block) if block > 0 else None
+
+
+def detection(c: np.ndarray) -> tuple[float | None, float | None]:
+    """(recall, precision) of molecules regardless of type: the type block over all truth
+    molecules (rows) and over all estimated ones (columns)."""
+    block = c[:-1, :-1].sum()
+    truth, est = c[:-1, :].sum(), c[:, :-1].sum()
+    return (float(block / truth) if truth > 0 else None, float(block / est) if est > 0 else None)
 
 
 def relative_errors(t_count: pd.DataFrame, t_area: np.ndarray, r_count: pd.DataFrame, r_area: np.ndarray, types: list[str]) -> dict:
@@ -114,6 +126,7 @@ def molecule_scores(phantom, uncertainty: pd.DataFrame, rec_rows: pd.DataFrame, 
     labels_cols = types + [MISSED]
     out.update({
         "type_accuracy": accuracy(total), "receptor_type_accuracy": accuracy(c_rec), "channel_type_accuracy": accuracy(c_ch),
+        "molecule_recall": detection(total)[0], "molecule_precision": detection(total)[1],
         "confusion": {"rows": labels_rows, "columns": labels_cols, "matrix": total.round(6).tolist()},
         "sites": {"synapse_rows": int(len(t_rec)), "neurons": int(len(t_ch))},
     })
