@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 #: (script, arguments) in run order; keep cobahh.py last.
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("instruments.py", []),
+    ("reconstruct.py", []),
     ("cobahh.py", []),
 ]
 
