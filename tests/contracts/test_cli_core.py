@@ -90,3 +90,16 @@ def test_recording_round_trip(tmp_path):
     np.testing.assert_allclose(back.spike_times_ms, rec.spike_times_ms, atol=1e-9)
     np.testing.assert_array_equal(back.spike_neuron_ids, rec.spike_neuron_ids)
     assert back.neuron_names == ("a", "b") and back.units == rec.units
+
+
+def test_simulate_cobahh_starts_from_the_benchmark_state(capsys, tmp_path):
+    """A COBAHH folder is simulated from its random initial state: the network fires
+    (with a resting start it would stay silent)."""
+    code, out, err = run(capsys, "circuit", "--source", "cobahh", "--set", "n_neurons=800", "--seed", "2", "--out", str(tmp_path / "c"))
+    assert code == 0, err
+    code, out, err = run(capsys, "simulate", str(tmp_path / "c"), "--duration-ms", "100", "--dt-ms", "0.1", "--out", str(tmp_path / "s"))
+    assert code == 0, err
+    from neurophantom.io.nwb import read_recording
+
+    rec = read_recording(tmp_path / "s" / "recording.nwb")
+    assert rec.firing_rates_hz(100.0).mean() > 5.0

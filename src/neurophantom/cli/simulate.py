@@ -42,10 +42,16 @@ def simulate_cmd(
     c = load_circuit_arg(circuit, seed=seed)
     stim = parse_stimulus(stimulus, duration_ms, lambda names: c.ids_of_names(names))
     model = build_model(c, transmission=transmission)
+    init = None
+    if c.provenance.source == "cobahh":
+        # The benchmark's activity starts from its random initial state (v, ge, gi).
+        from ..sources.cobahh import initial_state
+
+        init = initial_state(c, seed)
     sdt = sample_dt_ms if sample_dt_ms is not None else (1.0 if abs(round(1.0 / dt_ms) * dt_ms - 1.0) < 1e-9 else dt_ms)
     rec = simulate(
         model, stim, dt_ms=dt_ms, sample_dt_ms=sdt, key=jax.random.key(seed), method=method,
-        neuron_names=list(c.neurons["name"]), progress=True,
+        neuron_names=list(c.neurons["name"]), progress=True, init=init,
     )
     with atomic_dir(out) as tmp:
         write_recording(tmp / "recording.nwb", rec, description=f"neurophantom simulate {circuit}")
