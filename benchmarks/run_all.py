@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 
 #: (script, arguments) in run order; keep cobahh.py last.
 BENCHMARKS: list[tuple[str, list[str]]] = [
+    ("tissue.py", []),
     ("instruments.py", []),
     ("reconstruct.py", []),
     ("cobahh.py", []),
