@@ -12,7 +12,9 @@ threaded scheduler.
 Reported: voxels per second of the segmentation stage and of the decoding stage, the time
 of connected-components-3d alone on the same volume's dark (non-membrane) mask (one
 in-memory call, the library's floor for the labelling step) and their ratio, every
-stage's time, and the peak resident memory (``resource.getrusage``).
+stage's time, and memory: the peak resident set (``resource.getrusage``; it includes the
+pages of the memory-mapped scratch volumes the operating system kept resident) and the
+peak anonymous memory (heap: ``RssAnon`` of ``/proc/self/status``, sampled every 0.1 s).
 
 Usage: ``python benchmarks/reconstruct.py [--size 512] [--json out.json]``
 """
@@ -130,8 +132,38 @@ def _cc3d_seconds(scan: Scan, threshold: float) -> float:
     return time.perf_counter() - t
 
 
+class _AnonPeak:
+    """Peak of ``RssAnon`` (MB) sampled in a thread (Linux; 0 elsewhere)."""
+
+    def __init__(self):
+        import threading
+
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                with open("/proc/self/status") as fh:
+                    for line in fh:
+                        if line.startswith("RssAnon:"):
+                            self.peak = max(self.peak, float(line.split()[1]) / 1024.0)
+            except OSError:
+                return
+            self._stop.wait(0.1)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def run(size: int = 512, seed: int = 0) -> dict:
-    with tempfile.TemporaryDirectory(prefix="np-bench-recon-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="np-bench-recon-") as tmp, _AnonPeak() as anon:
         t = time.perf_counter()
         scan = make_scan(os.path.join(tmp, "scan"), size, seed)
         t_make = time.perf_counter() - t
@@ -150,6 +182,7 @@ def run(size: int = 512, seed: int = 0) -> dict:
             "neurons": rec.circuit.n_neurons, "synapse_partners": rec.circuit.n_synapse_partners,
             "puncta": int(len(rec.puncta)),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "peak_anon_mb": anon.peak,
         }
         del rec
     return out
@@ -165,7 +198,8 @@ def report(r: dict) -> str:
         f"reconstruct decoding_voxels_per_s={r['decoding_voxels_per_s']:.3g}",
         f"reconstruct cc3d_alone_voxels_per_s={r['cc3d_voxels_per_s']:.3g} "
         f"segmentation_time_over_cc3d={r['segmentation_over_cc3d']:.1f}",
-        f"reconstruct peak_rss_mb={r['peak_rss_mb']:.0f}",
+        f"reconstruct peak_rss_mb={r['peak_rss_mb']:.0f} peak_anon_mb={r['peak_anon_mb']:.0f} "
+        f"(scan volume {r['voxels'] * 4 * r['channels'] / 2**20:.0f} MB as float32)",
     ])
 
 

@@ -60,8 +60,10 @@ class SynapseConfig(BaseModel):
     ----------
     min_contact_faces : int
         Contacts with fewer voxel faces are ignored.
-    patch_gap_nm : float
-        Contact faces of one pair of segments closer than this form one contact patch.
+    patch_gap_vox : float
+        Contact faces of one pair of segments closer than this many voxels (measured in
+        voxel units, so anisotropic grids link the same neighbours) form one contact
+        patch; 1.5 joins faces that share an edge.
     release_site_path_nm : float
         Contact patches of one presynaptic segment joined by a path shorter than this
         inside that segment form one release site (a polyadic synapse: one bouton touching
@@ -86,7 +88,7 @@ class SynapseConfig(BaseModel):
 
     model_config = _FROZEN
     min_contact_faces: int = Field(1, ge=1)
-    patch_gap_nm: float = Field(90.0, gt=0.0)
+    patch_gap_vox: float = Field(1.5, gt=0.0)
     release_site_path_nm: float = Field(400.0, ge=0.0)
     receptor_radius_nm: float = Field(120.0, gt=0.0)
     thickness_probe_nm: float = Field(400.0, gt=0.0)

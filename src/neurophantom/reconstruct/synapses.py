@@ -4,9 +4,9 @@ Two neurons touch only where they make a synapse or a gap junction (elsewhere
 extracellular space separates them), so every contact between two segments is a
 candidate. The steps:
 
-1. **Patches**: contact faces of one pair of segments lying within ``patch_gap_nm`` of
-   each other form one contact (single linkage, ``scipy.spatial.cKDTree``); its size is
-   the number of voxel faces times their area.
+1. **Patches**: contact faces of one pair of segments lying within ``patch_gap_vox``
+   voxels of each other form one contact (single linkage, ``scipy.spatial.cKDTree``); its
+   size is the number of voxel faces times their area.
 2. **Molecules**: receptor and connexin puncta within ``receptor_radius_nm`` of a contact
    face are given to that contact, on the side of the contact plane where they lie.
 3. **Kind**: electrical (gap junction) when connexins lie on both sides, or, for a scan
@@ -67,6 +67,24 @@ def _clusters(points: np.ndarray, radius: float, groups: np.ndarray) -> np.ndarr
     return rank[comp]
 
 
+def _grouped_clusters(points: np.ndarray, radius: float, groups: np.ndarray) -> np.ndarray:
+    """:func:`_clusters` one group at a time (bounded memory for large contacts), numbered
+    by first member over all points."""
+    order = np.argsort(groups, kind="stable")
+    bounds = np.flatnonzero(np.diff(groups[order])) + 1
+    comp = np.empty(len(points), dtype=np.int64)
+    offset = 0
+    for idx in np.split(order, bounds):
+        local = _clusters(points[idx], radius, np.zeros(len(idx), np.int64))
+        comp[idx] = local + offset
+        offset += int(local.max()) + 1
+    first = np.full(offset, len(points))
+    np.minimum.at(first, comp, np.arange(len(points)))
+    rank = np.empty_like(first)
+    rank[np.argsort(first, kind="stable")] = np.arange(offset)
+    return rank[comp]
+
+
 def face_geometry(faces: pd.DataFrame, voxel_nm) -> tuple[np.ndarray, np.ndarray]:
     """Face centres (N, 3) in nm (volume frame) and face areas (N,) in nm^2."""
     vs = np.asarray(voxel_nm, dtype=np.float64)
@@ -87,7 +105,7 @@ def contact_patches(faces: pd.DataFrame, voxel_nm, cfg: SynapseConfig) -> tuple[
     a, b = faces["a"].to_numpy(), faces["b"].to_numpy()
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     key = lo * (int(hi.max()) + 1) + hi
-    patch = _clusters(centre, cfg.patch_gap_nm, key)
+    patch = _grouped_clusters(centre / np.asarray(voxel_nm, dtype=np.float64), cfg.patch_gap_vox, key)
     df = pd.DataFrame({"patch": patch, "seg_a": lo, "seg_b": hi, "n_faces": 1, "area_nm2": area, "near_lost": faces["near_lost"].to_numpy(),
                        "z_nm": centre[:, 0], "y_nm": centre[:, 1], "x_nm": centre[:, 2]})
     g = df.groupby("patch", sort=True)
@@ -149,49 +167,53 @@ def thickness(store: WorkStore, patches: pd.DataFrame, voxel_nm, probe_nm: float
 
 def _pre_voxels(faces: pd.DataFrame, rows: np.ndarray, pre: int) -> np.ndarray:
     """Voxels (N, 3) on the presynaptic side of contact faces ``rows``."""
-    f = faces.iloc[rows]
-    vox = f[["z", "y", "x"]].to_numpy().copy()
-    high = f["b"].to_numpy() == pre
-    vox[high, f["axis"].to_numpy()[high]] += 1
+    vox = faces[["z", "y", "x"]].to_numpy()[rows].copy()
+    high = faces["b"].to_numpy()[rows] == pre
+    vox[high, faces["axis"].to_numpy()[rows][high]] += 1
     return vox
 
 
-def _linked(store: WorkStore, pre: int, vox: list[np.ndarray], steps: int) -> np.ndarray:
-    """Pairs (i, j) of voxel sets joined by a path of at most ``steps`` 6-steps inside segment ``pre``."""
-    allv = np.concatenate(vox)
+def _linked(store: WorkStore, pre: int, a: np.ndarray, b: np.ndarray, steps: int) -> bool:
+    """Whether voxel sets ``a`` and ``b`` are joined by at most ``steps`` 6-steps inside segment ``pre``."""
+    allv = np.concatenate([a, b])
     lo = allv.min(axis=0) - steps
     hi = allv.max(axis=0) + steps + 1
     mask = read_box(store["segmentation"], lo, hi) == pre
-    structure = generate_binary_structure(3, 1)
-    out = []
-    for i, v in enumerate(vox):
-        seed = np.zeros(mask.shape, dtype=bool)
-        seed[tuple((v - lo).T)] = True
-        reach = binary_dilation(seed, structure=structure, iterations=steps, mask=mask) if steps else seed
-        for j in range(i + 1, len(vox)):
-            if reach[tuple((vox[j] - lo).T)].any():
-                out.append((i, j))
-    return np.asarray(out, dtype=np.int64).reshape(-1, 2)
+    seed = np.zeros(mask.shape, dtype=bool)
+    seed[tuple((a - lo).T)] = True
+    reach = binary_dilation(seed, structure=generate_binary_structure(3, 1), iterations=steps, mask=mask) if steps else seed
+    return bool(reach[tuple((b - lo).T)].any())
 
 
 def release_sites(patches: pd.DataFrame, chem: np.ndarray, faces: pd.DataFrame, face_patch: np.ndarray, store: WorkStore,
                   voxel_nm, path_nm: float) -> np.ndarray:
-    """Release site (0..S-1, numbered by first patch; -1 for gap junctions) of every patch."""
+    """Release site (0..S-1, numbered by first patch; -1 for gap junctions) of every patch.
+
+    Only patch pairs whose nearest presynaptic voxels lie within ``path_nm`` in a straight
+    line (a path inside the neurite is never shorter) are tested, each in a box around the two.
+    """
     n = len(patches)
-    steps = int(np.floor(path_nm / float(np.mean(voxel_nm))))
+    vs = np.asarray(voxel_nm, dtype=np.float64)
+    steps = int(np.floor(path_nm / float(np.mean(vs))))
     pre = patches["pre"].to_numpy()
+    order = np.argsort(face_patch, kind="stable")
+    starts = np.searchsorted(face_patch[order], np.arange(n + 1))
     edges = []
     for p in np.unique(pre[chem]):
         members = np.flatnonzero(chem & (pre == p))
         if len(members) < 2:
             continue
-        vox = [_pre_voxels(faces, np.flatnonzero(face_patch == m), int(p)) for m in members]
-        centre = np.array([v.mean(axis=0) for v in vox])
-        far = np.linalg.norm((centre[:, None] - centre[None]) * np.asarray(voxel_nm), axis=2) > path_nm + 2 * max(voxel_nm) * 4
-        if far.all():
-            continue
-        for i, j in _linked(store, int(p), vox, steps):
-            edges.append((members[i], members[j]))
+        vox = [_pre_voxels(faces, order[starts[m]:starts[m + 1]], int(p)) for m in members]
+        trees = [cKDTree(v * vs) for v in vox]
+        for i in range(len(members)):
+            for j in range(i + 1, len(members)):
+                # Only voxels within path_nm of the other patch can start or end a short path.
+                near_j = np.isfinite(trees[i].query(vox[j] * vs, distance_upper_bound=path_nm)[0])
+                if not near_j.any():
+                    continue
+                near_i = np.isfinite(trees[j].query(vox[i] * vs, distance_upper_bound=path_nm)[0])
+                if _linked(store, int(p), vox[i][near_i], vox[j][near_j], steps):
+                    edges.append((members[i], members[j]))
     e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     g = coo_matrix((np.ones(len(e), np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
     comp = connected_components(g, directed=False)[1]
