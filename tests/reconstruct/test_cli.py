@@ -31,7 +31,10 @@ def folders(tmp_path_factory, kit, organoid12):
     bc = {"kind": "parallel", "fluorophores": 10, "per_tag": 3, "brightness_cv": 0.0, "unmixing_error": 0.0}
     kit.scanned(organoid12, kit.exm(**kit.NOISE_FREE, labelling_efficiency=1.0, barcode=bc), seed=4).save(root / "scan")
     code = main(["reconstruct", str(root / "scan"), "--out", str(root / "recon"), "--geometry-scale", "0.35",
-                 "--chunk", "64", "--set", "morphology.skeletons=false"])
+                 "--chunk", "64", "--set", "morphology.skeletons=false",
+                 # Release inferred from sodium-channel density; the cut-off is set above every
+                 # neuron's density so that all of them must come out graded.
+                 "--set", "release=na_density", "--set", "graded_na_below_per_um2=1e9"])
     assert code == 0
     return root
 
@@ -45,6 +48,7 @@ def test_reconstruct_writes_a_circuit_folder_and_segmentation(folders, capsys):
     for name in ("morphology.parquet", "uncertainty.parquet"):
         assert (out / name).is_file()
     assert c.provenance.config["chunk_vox"] == [64, 64, 64] and c.provenance.config["geometry_scale"] == 0.35
+    assert c.neurons["channels_observed"].all() and (c.neurons["release"] == "graded").all()
     code, text, _ = run(capsys, "info", out)
     assert code == 0 and "reconstruction" in text
 

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from neurophantom import Circuit
+from neurophantom.validate.scores import map_neurons
 
 
-def test_segmentation_matches_the_phantom(clean_score, organoid20):
+def test_segmentation_matches_the_phantom(clean_score, clean_recon, organoid20):
     s = clean_score.segmentation
     assert s["voi_split"] + s["voi_merge"] < 0.05
     assert s["adapted_rand_error"] < 0.01
@@ -18,6 +19,7 @@ def test_segmentation_matches_the_phantom(clean_score, organoid20):
     # Every truth neuron gets its own recovered neuron (the one-to-one map used later to
     # compare activity neuron by neuron).
     assert sorted(clean_score.neuron_map.values()) == sorted(organoid20.neurons["neuron_id"].tolist())
+    assert map_neurons(clean_recon, organoid20) == clean_score.neuron_map
     assert s["run_fraction"] > 0.99
 
 
@@ -59,3 +61,15 @@ def test_recovered_circuit_is_a_circuit_folder(clean_recon, tmp_path):
     # The soma is the deepest point: its radius is the phantom's soma radius (0.49 um drawn,
     # 1.4 um biological at geometry_scale 0.35) within a voxel.
     assert np.median(morph["soma_radius_um"]) == pytest.approx(1.4, abs=0.04 / 0.35)
+
+
+def test_cell_types_by_clustering_morphology(clean_recon):
+    from neurophantom.reconstruct.morphology import cluster_cell_types
+
+    m = clean_recon.morphology
+    a, b = cluster_cell_types(m, 3, seed=0), cluster_cell_types(m, 3, seed=0)
+    assert list(a) == list(b)  # seeded
+    assert set(a) <= {"cluster0", "cluster1", "cluster2"} and len(set(a)) >= 2
+    counts = [list(a).count(f"cluster{k}") for k in range(3)]
+    assert counts == sorted(counts, reverse=True)  # named by size
+    assert set(cluster_cell_types(m, 0, seed=0)) == {"unknown"}

@@ -143,6 +143,18 @@ def score(recon, phantom, config: ScoreConfig | None = None) -> Score:
     return Score(segm, syn, conn, mol, ov.neuron_map, ov.segment_to_truth, inputs, runs)
 
 
+def map_neurons(recon, phantom, *, min_fraction: float = 0.5, chunk=(128, 128, 128)) -> dict:
+    """Recovered neuron id -> truth neuron id, one to one, by voxel overlap.
+
+    The map to compare emulated activity neuron by neuron (also in :attr:`Score.neuron_map`).
+    A recovered neuron is mapped when at least ``min_fraction`` of its voxels lie in one
+    truth neuron and it is the largest such piece of that neuron.
+    """
+    check_frames(recon.record, phantom)
+    return overlap(recon.segmentation, recon.voxel_size_nm, recon.origin_nm, phantom, chunk=chunk,
+                   min_fraction=min_fraction).neuron_map
+
+
 def load_and_score(recon_dir, phantom_dir, config: ScoreConfig | None = None) -> tuple[Score, Any, Any]:
     """Load a reconstruction folder and a phantom folder, then :func:`score` them."""
     from ..reconstruct import Reconstruction
