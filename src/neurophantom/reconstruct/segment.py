@@ -6,17 +6,23 @@ enclosed by membrane, outside is dark extracellular space. The method:
 1. **Boundaries** (:mod:`.membrane`): voxels brighter than a histogram threshold are membrane.
 2. **Lumens**: 6-connected components of the dark voxels (connected-components-3d per
    chunk, stitched across chunk faces). Components that reach the volume's outer faces
-   are extracellular space; the others, if larger than ``min_lumen_um3``, are lumens. A
+   are extracellular space. That space alone is then opened (eroded by one voxel): one or
+   two noisy voxels in a one-voxel membrane no longer drain a lumen into it, while
+   enclosed lumens keep every voxel, however thin. The dark components of the result that
+   do not reach the volume's faces and are larger than ``min_lumen_um3`` are lumens. A
    lumen never spans two neurons: a voxel whose six neighbours are all dark belongs to
    the neuron around it.
 3. **Agglomeration**: two lumens are one neuron when ``min_bridge_voxels`` membrane
-   voxels touch both (one membrane between them). Two neurons are always at least two
-   membranes apart, so this never joins different neurons in a clean image (union over
-   a sparse graph, ``scipy.sparse.csgraph``).
-4. **Seeded flooding**: each neuron's lumens claim the membrane and small dark voxels
-   around them, layer by layer up to ``flood_nm`` (a geodesic Voronoi partition with
-   ties to the smaller id, see :func:`.chunks.flood`), never into extracellular space or
-   lost tissue; the chunk halo equals the flooding depth, so chunks agree exactly.
+   voxels touch both (one membrane between them), or when they touch once the opened rim
+   is grown back. Two neurons are always at least two membranes apart, so in a clean
+   image this never joins different neurons (union over a sparse graph,
+   ``scipy.sparse.csgraph``).
+4. **Seeded flooding**: each neuron's lumens claim the membrane, the rims and small dark
+   voxels around them, layer by layer up to ``flood_nm`` (a geodesic Voronoi partition;
+   a voxel reached by two neurons in the same layer goes to the one whose lumen is nearer
+   in a straight line, see :func:`.chunks.flood`), never into extracellular space or lost
+   tissue; the chunk halo equals the flooding depth, so chunks agree exactly. (Written out
+   rather than ``skimage.segmentation.watershed``, whose ties depend on the block.)
 5. **Cleanup**: membrane left unclaimed (neurites too thin to have a lumen, farther than
    ``flood_nm`` from any) forms its own segments when larger than ``min_segment_um3``.
 
@@ -24,8 +30,9 @@ Segment ids are numbered by the global raster position of their first lumen voxe
 orphan fragments by their first voxel), so they do not depend on the chunking.
 
 Limits: a neurite thinner than two membrane voxels has no lumen; it is attached to the
-nearest lumen within ``flood_nm`` or left as a fragment. A neuron cut by the scan's edge
-loses the cut lumen to the extracellular space.
+nearest lumen within ``flood_nm`` or left as a fragment, and where two such solid
+neurites touch the contact plane cannot be seen (the flooding puts it half way). A
+neuron cut by the scan's edge loses the cut lumen to the extracellular space.
 """
 
 from __future__ import annotations
@@ -34,12 +41,11 @@ import dataclasses
 import math
 
 import numpy as np
+from scipy.ndimage import binary_erosion, generate_binary_structure
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..types.scan import Scan
-from scipy.ndimage import binary_erosion, generate_binary_structure
-
 from .chunks import Box, Grid, WorkStore, flood, label_components, read_box, read_mapped, run_tasks
 from .config import SegmentationConfig
 from .membrane import MembraneLevels, estimate_membrane
