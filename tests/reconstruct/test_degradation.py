@@ -46,7 +46,7 @@ def clean(kit, organoid12):
 
 
 def test_scores_degrade_with_detector_noise(kit, organoid12, clean):
-    configs = [kit.exm(distortion_nm=0.0), kit.exm(distortion_nm=0.0, membrane_photons=50.0)]
+    configs = [kit.exm(distortion_nm=0.0), kit.exm(distortion_nm=0.0, membrane_photons=20.0)]
     vi, edge = _errors(kit, organoid12, clean, configs)
     _assert_degrades(vi, "VI vs noise", 0.5)
     _assert_degrades(edge, "edge error vs noise", 0.2)

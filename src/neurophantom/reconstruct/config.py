@@ -20,11 +20,15 @@ class SegmentationConfig(BaseModel):
 
     Parameters
     ----------
-    smooth_sigma_nm : float
+    smooth_sigma_nm : float or None
         Gaussian smoothing of the membrane channel before thresholding (0 = none).
-    threshold : float
+        ``None`` (auto): half the smallest voxel edge when the channel is noisy (its
+        background noise exceeds 0.5% of the membrane contrast), else none.
+    threshold : float or None
         Membrane call at this fraction of the way from the background level to the
-        membrane level (both estimated from the whole volume's histogram).
+        membrane level (both estimated from the whole volume's histogram). ``None``
+        (auto): 0.45 on the raw channel, 0.40 after smoothing (smoothing lowers thin
+        membranes more than the blur around them).
     open_dark : bool
         Open the extracellular space (erode it by one voxel, grow lumens back) before
         finding lumens, so that one or two noisy voxels in a one-voxel membrane do not join
@@ -44,8 +48,8 @@ class SegmentationConfig(BaseModel):
 
     model_config = _FROZEN
     method: Literal["lumen"] = "lumen"
-    smooth_sigma_nm: float = Field(0.0, ge=0.0)
-    threshold: float = Field(0.45, gt=0.0, lt=1.0)
+    smooth_sigma_nm: Optional[float] = Field(None, ge=0.0)
+    threshold: Optional[float] = Field(None, gt=0.0, lt=1.0)
     open_dark: bool = True
     min_lumen_um3: float = Field(4e-4, ge=0.0)
     min_bridge_voxels: int = Field(1, ge=1)

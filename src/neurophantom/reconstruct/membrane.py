@@ -42,6 +42,8 @@ class MembraneLevels:
     membrane: float
     threshold: float
     polarity: str
+    smooth_sigma_nm: float = 0.0
+    fraction: float = 0.5
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -80,7 +82,7 @@ def _hist_levels(hist: np.ndarray, edges: np.ndarray, fraction: float, pol: str)
     h = hist * above
     c2 = np.cumsum(h) / h.sum()
     memb = float(centres[min(int(np.searchsorted(c2, MEMBRANE_QUANTILE)), len(centres) - 1)])
-    return MembraneLevels(bg, sd, memb, bg + fraction * (memb - bg), pol)
+    return MembraneLevels(bg, sd, memb, bg + fraction * (memb - bg), pol, fraction=fraction)
 
 
 def estimate_membrane(scan: Scan, grid: Grid, store: WorkStore, *, smooth_sigma_nm: float, threshold: float) -> MembraneLevels:
@@ -129,4 +131,4 @@ def estimate_membrane(scan: Scan, grid: Grid, store: WorkStore, *, smooth_sigma_
         return np.histogram(val, bins=edges)[0]
 
     total = np.sum(run_tasks(hist, grid.boxes), axis=0)
-    return _hist_levels(total, edges, threshold, pol)
+    return dataclasses.replace(_hist_levels(total, edges, threshold, pol), smooth_sigma_nm=float(smooth_sigma_nm))

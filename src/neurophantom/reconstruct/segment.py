@@ -3,7 +3,8 @@
 A membrane stain outlines every cell; inside a neurite or soma is a dark *lumen*
 enclosed by membrane, outside is dark extracellular space. The method:
 
-1. **Boundaries** (:mod:`.membrane`): voxels brighter than a histogram threshold are membrane.
+1. **Boundaries** (:mod:`.membrane`): voxels brighter than a histogram threshold are
+   membrane, after smoothing by half a voxel when the channel is noisy (auto settings).
 2. **Lumens**: 6-connected components of the dark voxels (connected-components-3d per
    chunk, stitched across chunk faces). Components that reach the volume's outer faces
    are extracellular space. That space alone is then opened (eroded by one voxel): one or
@@ -170,9 +171,29 @@ def _agglomerate(n_lumens: int, bridges: np.ndarray, min_bridge: int) -> np.ndar
     return connected_components(g, directed=False)[1]
 
 
+#: Auto settings: smoothing (in voxels) for a noisy channel, and thresholds without / with it.
+AUTO_SIGMA_VOX = 0.5
+AUTO_NOISE_FRACTION = 0.005
+AUTO_THRESHOLD = (0.45, 0.40)
+
+
+def boundaries(scan: Scan, grid: Grid, store: WorkStore, cfg: SegmentationConfig) -> MembraneLevels:
+    """The membrane channel's levels and threshold, resolving the ``None`` (auto) settings:
+    the raw channel's noise decides on smoothing (see :class:`SegmentationConfig`)."""
+    sigma = cfg.smooth_sigma_nm
+    if sigma is None:
+        raw = estimate_membrane(scan, grid, store, smooth_sigma_nm=0.0, threshold=AUTO_THRESHOLD[0])
+        noisy = raw.noise_sd > AUTO_NOISE_FRACTION * (raw.membrane - raw.background)
+        sigma = AUTO_SIGMA_VOX * min(scan.voxel_size_nm) if noisy else 0.0
+        if sigma == 0.0 and cfg.threshold is None:
+            return raw
+    threshold = cfg.threshold if cfg.threshold is not None else AUTO_THRESHOLD[1 if sigma > 0 else 0]
+    return estimate_membrane(scan, grid, store, smooth_sigma_nm=sigma, threshold=threshold)
+
+
 def segment(scan: Scan, grid: Grid, store: WorkStore, cfg: SegmentationConfig) -> SegmentationResult:
     """Segment the scan's membrane channel; the labels go to ``store["segmentation"]``."""
-    levels = estimate_membrane(scan, grid, store, smooth_sigma_nm=cfg.smooth_sigma_nm, threshold=cfg.threshold)
+    levels = boundaries(scan, grid, store, cfg)
     thr = levels.threshold
     memb_store, lost_store = store["membrane"], store["lost"]
 
