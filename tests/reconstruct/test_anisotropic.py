@@ -53,3 +53,21 @@ def test_positions_areas_and_contacts_in_physical_units():
     assert len(c) == 1
     assert c["area_nm2"].iloc[0] == pytest.approx(8 * 24 * 80.0 * 20.0)
     assert c["y_nm"].iloc[0] == pytest.approx(14 * 40.0)
+
+
+def test_a_scan_without_cells_gives_an_empty_circuit_and_a_flat_one_an_error(tmp_path):
+    from neurophantom import NeurophantomError
+    from neurophantom.reconstruct import Reconstruction
+
+    img = np.full((1, 12, 12, 12), 5.0, np.float32)
+    img[0, 3, 3, 3] = 50.0  # a speck of stain, nothing enclosed
+    s = Scan(images=img, channels=(ChannelInfo("membrane", "membrane"),), voxel_size_nm=VOX, instrument="em", config={},
+             instrument_seconds=1.0)
+    rec = reconstruct(s)
+    assert rec.circuit.n_neurons == 0 and rec.circuit.n_synapses == 0
+    back = Reconstruction.load(rec.save(tmp_path / "empty"))
+    assert back.circuit.n_neurons == 0 and int(back.segmentation.max().compute()) == 0
+    flat = Scan(images=np.full((1, 12, 12, 12), 5.0, np.float32), channels=s.channels, voxel_size_nm=VOX, instrument="em",
+                config={}, instrument_seconds=1.0)
+    with pytest.raises(NeurophantomError, match="flat"):
+        reconstruct(flat)

@@ -96,7 +96,7 @@ def neuron_table(scan: Scan, segments: pd.DataFrame, morph: pd.DataFrame, faces:
         na = dens[:, list(channels).index("na")]
         release[np.isfinite(na) & (na < config.graded_na_below_per_um2)] = "graded"
     neurons = {
-        "id": ids, "name": [f"seg{i:06d}" for i in ids], "cell_type": cell_type,
+        "id": ids, "name": np.array([f"seg{i:06d}" for i in ids], dtype=object), "cell_type": cell_type,
         "z_um": _um(m["soma_z_vox"], 0, scan), "y_um": _um(m["soma_y_vox"], 1, scan), "x_um": _um(m["soma_x_vox"], 2, scan),
         "area_um2": area_um2 / s2, "release": release, "channels_observed": observed,
     }

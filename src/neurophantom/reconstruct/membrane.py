@@ -10,7 +10,8 @@ of the whole volume (chunk by chunk), so the call does not depend on the chunkin
   noise scale from its lower half, ``sd = median - P15.87`` (Gaussian-equivalent, robust to
   the bright membrane tail);
 - membrane: the 95th percentile of the voxels brighter than ``background + 5 sd`` (the
-  brightness of a voxel filled with membrane; blurred edges and tails are dimmer).
+  brightness of a voxel filled with membrane; blurred edges and tails are dimmer), or of
+  the brightest 0.1% when noise drowns the membranes.
 
 Lost tissue (the Scan's damage record) is left out of the histogram and never called
 membrane.
@@ -78,7 +79,11 @@ def _hist_levels(hist: np.ndarray, edges: np.ndarray, fraction: float, pol: str)
     sd = max(bg - quantile(0.158655), 0.0)
     above = centres > bg + 5.0 * sd + (edges[1] - edges[0])
     if hist[above].sum() == 0:
-        raise NeurophantomError("the membrane channel shows no membranes (nothing brighter than the background noise)")
+        # Membranes drowned in noise: take the brightest 0.1% as the membrane level (the
+        # segmentation will show how little that is worth).
+        above = (centres >= quantile(0.999)) & (centres > bg)
+        if hist[above].sum() == 0:
+            raise NeurophantomError("the membrane channel is flat: no voxel is brighter than the background")
     h = hist * above
     c2 = np.cumsum(h) / h.sum()
     memb = float(centres[min(int(np.searchsorted(c2, MEMBRANE_QUANTILE)), len(centres) - 1)])
