@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -89,7 +90,8 @@ class Grid:
 
 class WorkStore:
     """Scratch volumes of the grid's shape, memory-mapped ``.npy`` files in a folder that
-    :meth:`close` removes (when the store made it).
+    :meth:`close` removes (when the store made it; its files are unlinked as soon as they
+    are mapped, so nothing is left behind even by a killed process).
 
     Memory maps rather than zarr: chunk tasks write disjoint boxes in place and read
     halos across chunk borders without decoding whole chunks; the operating system pages
@@ -104,7 +106,12 @@ class WorkStore:
         self._arrays: dict[str, np.ndarray] = {}
 
     def array(self, name: str, dtype) -> np.ndarray:
-        arr = np.lib.format.open_memmap(self.path / f"{name}.npy", mode="w+", dtype=np.dtype(dtype), shape=self.grid.shape)
+        path = self.path / f"{name}.npy"
+        arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=self.grid.shape)
+        if self._own:
+            # The mapping keeps the data; with the name gone the space is returned when the
+            # array is dropped or the process ends, however it ends (no stray scratch files).
+            os.unlink(path)
         self._arrays[name] = arr
         return arr
 
