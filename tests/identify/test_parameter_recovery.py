@@ -2,7 +2,8 @@
 
 Oracle: a world whose hidden unitary conductances and time constants differ from the
 library's by 20-60%; the specimen's true hypergraph (no scan noise) and noise-free
-voltage-imaging fluorescence of stimulation trials. Fitting from the library's values must
+voltage-imaging fluorescence of stimulation trials (intervals are stated for the shot noise
+of a bright indicator). Fitting from the library's values must
 return the world's values for every parameter the identifiability analysis calls
 identifiable (median relative error < 5%), and a setup built to be unidentifiable (two
 receptor types with identical kinetics that always occur together) must be reported so.
@@ -30,6 +31,9 @@ WORLD = {
 }
 FREE = ("log_g_receptor_pS", "log_tau_receptor_ms", "log_g_channel_pS", "log_cm_pF_per_um2")
 DT_MS = 0.05
+#: A bright indicator (100x the default photon budget): the fit sees expected photons
+#: (noise-free), and the confidence intervals are those of a recording with this budget.
+PHOTONS_REST = 2e5
 
 
 def _with_world(circuit, world):
@@ -41,7 +45,8 @@ def _with_world(circuit, world):
 
 def _experiments(circuit, n_trials, seed0):
     cfg = imaging_config("voltage", frame_rate_hz=1000.0, transmission="kinetic", dt_ms=DT_MS, sample_dt_ms=0.5,
-                         bleach_tau_s=None, brightness_cv=0.0, neuropil_fraction=0.0)
+                         bleach_tau_s=None, brightness_cv=0.0, neuropil_fraction=0.0,
+                         photons_rest=PHOTONS_REST)
     out = []
     for k in range(n_trials):
         prot = parse_protocol("spontaneous:duration=100;pulses:on=random:4,amp=1500,width=3,period=30,start=5,stop=90")
@@ -65,7 +70,7 @@ def fitted():
     names = MapNames(template.receptor_types, template.channel_types)
     theta0 = init_theta(reference, names.receptors, names.channels)
     spec = Specimen("s", template, tuple(exps[:3]), tuple(exps[3:]))
-    res = fit_map([spec], theta0, names, FitConfig(free=FREE, steps=5, learning_rate=0.05, gauss_newton_steps=6))
+    res = fit_map([spec], theta0, names, FitConfig(free=FREE, steps=5, learning_rate=0.05, gauss_newton_steps=10))
     rep = identifiability([spec], res.theta, names, FREE)
     truth = natural_values(init_theta(reference.override(WORLD), names.receptors, names.channels), names)
     return res, rep, truth, natural_values(theta0, names)
@@ -81,7 +86,12 @@ def test_identifiable_parameters_recovered_within_5_percent(fitted):
     for name in ("g_receptor_pS[ampa]", "tau_receptor_ms[ampa]", "g_channel_pS[leak]", "g_channel_pS[kdr]"):
         if name in errs:
             assert errs[name] < abs(start[name] - truth[name]) / truth[name], (name, errs[name])
-    assert res.validation_loss < 0.02
+    # Every identifiable interval covers the truth (the intervals are honest at the optimum).
+    for p in ok:
+        assert p.low <= truth[p.name] <= p.high, (p.name, p.low, truth[p.name], p.high)
+    # Held-out trials: mean (pseudo-Huber) chi-square per frame well inside the shot noise
+    # of the bright recording (1.0 would be a residual of one noise standard deviation).
+    assert res.validation_loss < 0.1
 
 
 def test_unidentifiable_parameters_are_reported(fitted):

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import NeurophantomError
 from .map import GROUPS, MapNames, MapTemplate, apply_map, flatten, unflatten
-from .observe import Experiment, affine_residual, predict_arrays
+from .observe import Experiment, chi_square, predict_arrays
 
 #: Scale of one optimisation unit per parameter group (log groups: factor e; E: 10 mV).
 SCALE = {g: (1.0 if is_log else 10.0) for g, is_log in GROUPS.items()}
@@ -51,12 +51,17 @@ class FitConfig(BaseModel):
         ("log_g_receptor_pS", "log_tau_receptor_ms", "E_receptor_mV", "log_g_channel_pS", "log_cm_pF_per_um2", "log_g_gap_pS"),
         description="parameter groups to learn; the rest stay at their starting values",
     )
+    fixed: tuple[str, ...] = Field((), description="flat parameter names (e.g. 'g_receptor_pS[nmda]') held at their starting values")
     steps: int = Field(150, ge=0, description="maximum Adam steps")
     learning_rate: float = Field(0.03, gt=0)
     batch_trials: int = Field(4, ge=1, description="trials per minibatch")
     eval_every: int = Field(10, ge=1)
     patience: int = Field(4, ge=1, description="evaluations without improvement before stopping")
     gauss_newton_steps: int = Field(0, ge=0, description="Levenberg-Marquardt polish steps after Adam")
+    smoothing: float = Field(
+        0.03, ge=0, description="scale (in optimisation units: log for conductances, 10 mV for reversals) of the Gaussian smoothing of the loss"
+    )
+    smoothing_pairs: int = Field(2, ge=0, description="antithetic perturbation pairs per smoothed gradient (0: raw gradient)")
     prior_weight: float = Field(
         1e-4, ge=0, description="weight of a quadratic pull towards the starting values (scaled units): keeps directions the data cannot see where they started"
     )
@@ -101,8 +106,10 @@ def absent_types(specimens: Sequence[Specimen], names: MapNames) -> tuple[set[st
     return set(names.receptors) - recs, set(names.channels) - chans, gap
 
 
-def free_index(theta: Mapping[str, jnp.ndarray], names: MapNames, free: Sequence[str], specimens: Sequence[Specimen]) -> np.ndarray:
-    """Flat indices of the learnable entries: the free groups minus types absent from data."""
+def free_index(theta: Mapping[str, jnp.ndarray], names: MapNames, free: Sequence[str], specimens: Sequence[Specimen],
+               fixed: Sequence[str] = ()) -> np.ndarray:
+    """Flat indices of the learnable entries: the free groups minus types absent from data
+    and minus the ``fixed`` names."""
     no_rec, no_chan, gap = absent_types(specimens, names)
     flat = names.flat_names()
     idx, k = [], 0
@@ -113,7 +120,7 @@ def free_index(theta: Mapping[str, jnp.ndarray], names: MapNames, free: Sequence
             absent = any(name.endswith(f"[{r}]") for r in no_rec) or any(name.endswith(f"[{c}]") for c in no_chan)
             if g == "log_g_gap_pS" and not gap:
                 absent = True
-            if g in free and not absent:
+            if g in free and not absent and name not in fixed:
                 idx.append(k + j)
         k += n
     return np.asarray(idx, dtype=np.int64)
@@ -157,14 +164,10 @@ class Objective:
         key = (id(template), exp.timing, exp.dt_ms)
         if key not in self._cache:
 
-            def frac(u, drive, meas, indicator, optics, source, roi_w):
+            def frac(u, drive, meas, var, indicator, optics, source, roi_w, smooth):
                 model = apply_map(self.theta(u), template, self.names)
                 pred = predict_arrays(model, drive, indicator, optics, source, self.key, dt_ms=exp.dt_ms, timing=exp.timing)
-                fr, fit = affine_residual(pred, meas)
-                var = ((meas - meas.mean(axis=0)) ** 2).mean(axis=0)
-                w = roi_w / (var + 1e-3 * var.mean() + 1e-12)
-                res = (meas - fit) * jnp.sqrt(w / (meas.shape[0] * roi_w.sum()))
-                return (fr * roi_w).sum() / roi_w.sum(), res.ravel()
+                return chi_square(pred, meas, var, roi_w, smooth)
 
             self._cache[key] = (jax.jit(lambda *a: frac(*a)[0]), jax.jit(jax.value_and_grad(lambda *a: frac(*a)[0])),
                                 jax.jit(lambda *a: frac(*a)[1]))
@@ -173,8 +176,9 @@ class Objective:
     def _args(self, template, exp):
         k = ("drive", id(template), id(exp))
         if k not in self._cache:
-            self._cache[k] = (exp.drive_for(template.model), jnp.asarray(exp.mean_measured), exp.indicator, exp.optics,
-                              jnp.asarray(exp.source), jnp.asarray(exp.weights))
+            self._cache[k] = (exp.drive_for(template.model), jnp.asarray(exp.mean_measured), jnp.asarray(exp.noise_var),
+                              exp.indicator, exp.optics, jnp.asarray(exp.source), jnp.asarray(exp.weights),
+                              jnp.asarray(exp.smoothing))
         return self._cache[k]
 
     def loss(self, u, trials: Sequence[tuple[MapTemplate, Experiment]]) -> float:
@@ -193,8 +197,31 @@ class Objective:
         """Stacked residuals whose squared sum is the mean loss over ``trials``."""
         return jnp.concatenate([self._trial_fn(t, e)[2](u, *self._args(t, e)) / np.sqrt(len(trials)) for t, e in trials])
 
-    def jacobian(self, u, trials) -> jnp.ndarray:
-        """d residuals / d u by forward mode (one pass per free parameter)."""
+    def smoothed_value_and_grad(self, u, trials, scale: float, pairs: int, rng: np.random.Generator):
+        """Gradient of the loss averaged over ``pairs`` antithetic Gaussian perturbations of
+        scale ``scale`` (the gradient of the Gaussian-smoothed loss; Nesterov & Spokoiny
+        2017). Spiking networks make the raw loss rough at fine scales: a neuron sitting
+        at threshold gives an exact but locally enormous derivative; smoothing over a few
+        percent of each parameter recovers the trend that leads to the optimum."""
+        if scale <= 0 or pairs <= 0:
+            return self.value_and_grad(u, trials)
+        tot, g = 0.0, jnp.zeros_like(u)
+        for _ in range(pairs):
+            eps = jnp.asarray(rng.standard_normal(u.shape)) * scale
+            for sgn in (1.0, -1.0):
+                v, gi = self.value_and_grad(u + sgn * eps, trials)
+                tot, g = tot + v, g + gi
+        return tot / (2 * pairs), g / (2 * pairs)
+
+    def jacobian(self, u, trials, step: float = 0.0) -> jnp.ndarray:
+        """d residuals / d u: central differences at ``step`` (the Jacobian of the loss
+        smoothed at that scale), or exact forward mode when ``step`` is 0."""
+        if step > 0:
+            cols = []
+            for j in range(u.size):
+                e = jnp.zeros_like(u).at[j].set(step)
+                cols.append((self.residuals(u + e, trials) - self.residuals(u - e, trials)) / (2 * step))
+            return jnp.stack(cols, axis=1)
         blocks = []
         for t, e in trials:
             k = ("jac", id(t), e.timing, e.dt_ms)
@@ -209,7 +236,8 @@ def _trials(specimens: Sequence[Specimen], which: str) -> list[tuple[MapTemplate
     return [(s.template, e) for s in specimens for e in getattr(s, which)]
 
 
-def levenberg_marquardt(obj: Objective, u, trials, steps: int, lam: float = 1e-2, *, prior=(0.0, None), bounds=None):
+def levenberg_marquardt(obj: Objective, u, trials, steps: int, lam: float = 1e-2, *, prior=(0.0, None), bounds=None,
+                        jacobian_step: float = 0.0):
     """A few damped Gauss-Newton steps on the stacked residuals (plus the prior's, if any),
     projected onto the parameter box."""
     w, u_start = prior
@@ -220,7 +248,7 @@ def levenberg_marquardt(obj: Objective, u, trials, steps: int, lam: float = 1e-2
         return jnp.concatenate([r, sw * (v - u_start)]) if sw else r
 
     def jac(v):
-        J = obj.jacobian(v, trials)
+        J = obj.jacobian(v, trials, jacobian_step)
         return jnp.concatenate([J, sw * jnp.eye(v.size)]) if sw else J
 
     r = resid(u)
@@ -257,7 +285,10 @@ def fit_map(
     val = _trials(specimens, "validation") or train
     if not train:
         raise NeurophantomError("fit_map needs at least one training trial")
-    idx = free_index(theta0, names, cfg.free, specimens)
+    unknown = set(cfg.fixed) - set(names.flat_names())
+    if unknown:
+        raise NeurophantomError(f"unknown fixed parameter(s) {sorted(unknown)} (known: {', '.join(names.flat_names())})")
+    idx = free_index(theta0, names, cfg.free, specimens, cfg.fixed)
     obj = Objective(theta0, names, idx, jax.random.key(cfg.seed))
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(7,)))
     u = u_start = obj.u0()
@@ -270,7 +301,7 @@ def fit_map(
     bad = 0
     for step in range(1, cfg.steps + 1):
         pick = rng.choice(len(train), size=min(cfg.batch_trials, len(train)), replace=False)
-        loss, g = obj.value_and_grad(u, [train[i] for i in pick])
+        loss, g = obj.smoothed_value_and_grad(u, [train[i] for i in pick], cfg.smoothing, cfg.smoothing_pairs, rng)
         if not np.all(np.isfinite(np.asarray(g))):
             g = jnp.nan_to_num(g)  # a diverging trial must not poison the parameters
         g = g + 2.0 * cfg.prior_weight * (u - u_start)
@@ -291,7 +322,8 @@ def fit_map(
             break
     u = best_u
     if cfg.gauss_newton_steps and idx.size:
-        u = levenberg_marquardt(obj, u, train, cfg.gauss_newton_steps, prior=(cfg.prior_weight, u_start), bounds=(lo, hi))
+        u = levenberg_marquardt(obj, u, train, cfg.gauss_newton_steps, prior=(cfg.prior_weight, u_start), bounds=(lo, hi),
+                                jacobian_step=cfg.smoothing)
         v = obj.loss(u, val)
         history.append({"step": "gauss_newton", "validation_loss": v, "seconds": time.perf_counter() - t0})
         if v > best_val:

@@ -1,12 +1,14 @@
 """Which map parameters the data pin down: Gauss-Newton (Fisher) analysis at the optimum.
 
 With residuals ``r(u)`` whose squared sum is the loss, the Gauss-Newton matrix
-``H = J^T J`` (``J = dr/du``, forward mode through the engine and the instrument) is the
-Fisher information up to the residual variance. Its eigen-spectrum shows the stiff and
+``H = J^T J`` (``J = dr/du`` by central differences at the fit's smoothing scale, or
+exactly by forward mode with ``jacobian_step=0``) is the Fisher information up to the
+residual variance. Its eigen-spectrum shows the stiff and
 sloppy directions (Gutenkunst et al. 2007); the asymptotic covariance
-``s^2 H^+`` gives a per-parameter 95% interval (Bates & Watts 1988). The residual variance
-``s^2`` is estimated from the fit, with a floor of 1% of each neuron's signal standard
-deviation so that a noise-free fit is not credited with infinite precision. Consecutive
+``s^2 H^+`` gives a per-parameter 95% interval (Bates & Watts 1988). Residuals are in units of the
+instrument's shot noise, so ``s^2`` is the reduced chi-square, floored at 1: a fit to
+noise-free data is credited with the precision the instrument's own noise would allow,
+never with infinite precision. Consecutive
 frames are correlated, so the intervals are optimistic; the verdict is what matters: a
 parameter whose interval spans more than a factor ``1 +/- max_relative`` (or, for a
 reversal potential, more than ``max_mV``), or that lives mostly in the null space of
@@ -44,7 +46,7 @@ class ParameterReport:
 class IdentifiabilityReport:
     eigenvalues: np.ndarray  # of the Fisher matrix J^T J / s^2 in scaled units, descending
     parameters: tuple[ParameterReport, ...]
-    residual_sd: float  # per neuron-frame, in units of the signal's standard deviation
+    residual_sd: float  # per neuron-frame, in units of the shot noise (sqrt of the reduced chi-square)
 
     @property
     def unidentifiable(self) -> list[str]:
@@ -77,16 +79,18 @@ def identifiability(
     names: MapNames,
     free: Sequence[str],
     *,
+    fixed: Sequence[str] = (),
     max_relative: float = 0.25,
     max_mV: float = 5.0,
     null_fraction: float = 0.05,
     rel_eig: float = 1e-8,
-    noise_floor: float = 0.01,
+    noise_floor: float = 1.0,
+    jacobian_step: float = 0.03,
 ) -> IdentifiabilityReport:
     """Identifiability of the learnable parameters of ``theta`` on the training trials."""
     import jax
 
-    idx = free_index(theta, names, free, specimens)
+    idx = free_index(theta, names, free, specimens, fixed)
     flat_names = names.flat_names()
     values = natural_values(theta, names)
     trials = _trials(specimens, "train")
@@ -96,15 +100,15 @@ def identifiability(
     if idx.size == 0 or not trials:
         return IdentifiabilityReport(np.zeros(0), tuple(), 0.0)
     r = np.asarray(obj.residuals(u, trials))
-    J = np.asarray(obj.jacobian(u, trials))
+    J = np.asarray(obj.jacobian(u, trials, jacobian_step))
     H = J.T @ J
     evals, evecs = np.linalg.eigh(H)
     order = np.argsort(evals)[::-1]
     evals, evecs = evals[order], evecs[:, order]
-    # Residuals are normalised so that each neuron-frame has unit signal variance divided by
-    # the number of terms m: s^2 per element is max(mean squared residual, floor^2) / m.
-    m = r.size
-    s2 = max(float(r @ r) / max(m - idx.size, 1), noise_floor**2 / m)
+    # Residuals are z-scores against shot noise divided by sqrt(m) (m terms), so the
+    # per-element variance in these units is the reduced chi-square / m, at least 1 / m.
+    m = int(np.count_nonzero(r)) or r.size
+    s2 = max(float(r @ r) * m / max(m - idx.size, 1), noise_floor) / m
     top = evals[0] if evals.size and evals[0] > 0 else 1.0
     null = evals < rel_eig * top
     cov = s2 * (evecs[:, ~null] / evals[~null]) @ evecs[:, ~null].T
@@ -115,8 +119,9 @@ def identifiability(
         g = _group_of(k, theta)
         v = values[name]
         if k not in idx_pos:
-            reason = "fixed" if g not in free else "no data: the type is absent from every specimen"
-            reports.append(ParameterReport(name, v, v, v, g not in free, reason))
+            held = g not in free or name in fixed
+            reason = "fixed" if held else "no data: the type is absent from every specimen"
+            reports.append(ParameterReport(name, v, v, v, held, reason))
             continue
         j = idx_pos[k]
         half = 1.96 * sd[j] * SCALE[g]

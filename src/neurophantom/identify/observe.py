@@ -6,8 +6,14 @@ stimulus (``simulate_arrays``, traceable) and passes its voltage through the dyn
 instrument's deterministic observation model with the *nominal* optics (the per-cell
 expression level is unknown to the experimenter). Because expression and background are
 unknown per cell, the comparison fits each neuron's gain and offset in closed form
-(least squares, gain >= 0) and scores the unexplained fraction of variance: the loss is
-invariant to what the method cannot know and sensitive to everything else.
+(least squares, gain >= 0), so the loss is invariant to what the method cannot know.
+The misfit is weighed by the instrument's own noise: photon counts are Poisson, so the
+trial mean of ``T`` trials has variance ``(mean + read_noise^2) / T`` per frame, and the
+loss is the mean chi-square per imaged neuron-frame (about 1 when the model explains the
+data down to its shot noise), made robust to gross misfits (a mistimed spike) by a
+pseudo-Huber transform of the z-scores (:func:`robust_z`). Near the optimum this is the
+Gaussian approximation of the Poisson likelihood, which also makes the Fisher matrix of
+:mod:`.identifiability` calibrated.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from ..instruments.dynamic.forward import Activity, Timing, fluorescence_from_ac
 from ..types.stimulus import Stimulus
 
 
+#: Gaussian smoothing (in frames) applied to model and data before they are compared.
+SMOOTH_FRAMES_DEFAULT = 2.0
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Experiment:
     """One protocol on one specimen: the stimulus, the instrument setup and the data.
@@ -44,6 +54,9 @@ class Experiment:
     dt_ms: float
     name: str = ""
     weights: np.ndarray | None = None  # (N,) 1 for neurons with an imaged ROI, 0 otherwise
+    read_noise_e: float = 0.0
+    noise_var: np.ndarray | None = None  # (frames, N) variance of the trial mean; default Poisson
+    smooth_frames: float = SMOOTH_FRAMES_DEFAULT
 
     def __post_init__(self) -> None:
         every = self.timing.sample_dt_ms / self.dt_ms
@@ -62,6 +75,16 @@ class Experiment:
         if w.shape != (n,) or not np.all(w >= 0) or w.sum() <= 0:
             raise NeurophantomError(f"experiment {self.name!r}: weights must be (neurons,), >= 0, not all zero")
         object.__setattr__(self, "weights", w)
+        if self.noise_var is None:
+            trials = np.shape(self.measured)[0]
+            var = (np.maximum(self.mean_measured, 1.0) + self.read_noise_e**2) / trials
+            object.__setattr__(self, "noise_var", var)
+        elif np.shape(self.noise_var) != np.shape(self.measured)[1:] or not np.all(np.asarray(self.noise_var) > 0):
+            raise NeurophantomError(f"experiment {self.name!r}: noise_var must be positive, shaped (frames, neurons)")
+
+    @property
+    def smoothing(self) -> np.ndarray:
+        return smoothing_matrix(np.shape(self.measured)[1], self.smooth_frames)
 
     @property
     def mean_measured(self) -> np.ndarray:
@@ -96,6 +119,48 @@ def predict(model: Model, exp: Experiment, key: jax.Array) -> jnp.ndarray:
     return predict_arrays(
         model, exp.drive_for(model), exp.indicator, exp.optics, jnp.asarray(exp.source), key, dt_ms=exp.dt_ms, timing=exp.timing
     )
+
+
+ROBUST_DELTA = 3.0
+
+
+def robust_z(z: jnp.ndarray, delta: float = ROBUST_DELTA) -> jnp.ndarray:
+    """``sign(z) sqrt(rho(z))`` with the pseudo-Huber ``rho(z) = 2 d^2 (sqrt(1 + (z/d)^2) - 1)``
+    (Charbonnier et al. 1997): equal to ``z`` for small z-scores, growing like sqrt(|z|) for
+    large ones, so that a spike the model puts a few ms off (z ~ 50 in voltage imaging)
+    cannot drown the subthreshold responses that carry most of the synaptic information.
+    Its square sums to the robust loss, so Gauss-Newton works on it unchanged."""
+    rho = 2.0 * delta**2 * (jnp.sqrt(1.0 + (z / delta) ** 2) - 1.0)
+    return jnp.sign(z) * jnp.sqrt(rho + 1e-300)
+
+
+def smoothing_matrix(n_frames: int, sigma_frames: float) -> np.ndarray:
+    """Row-normalised Gaussian smoothing over frames (edges renormalised)."""
+    if sigma_frames <= 0:
+        return np.eye(n_frames)
+    t = np.arange(n_frames)
+    k = np.exp(-0.5 * ((t[:, None] - t[None, :]) / sigma_frames) ** 2)
+    k[np.abs(t[:, None] - t[None, :]) > 4 * sigma_frames] = 0.0
+    return k / k.sum(axis=1, keepdims=True)
+
+
+def chi_square(pred: jnp.ndarray, meas: jnp.ndarray, var: jnp.ndarray, roi_w: jnp.ndarray, smooth: jnp.ndarray | None = None) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(mean robust chi-square per imaged neuron-frame, residual vector whose squared sum
+    is it) after each neuron's best gain and offset.
+
+    With ``smooth`` (a frames x frames smoothing matrix), model and data are compared after
+    the same low-pass filter and the noise variance is propagated through it (diagonal
+    only): a spike the model places a fraction of a millisecond off then costs in
+    proportion to the shift, instead of a cliff in the loss.
+    """
+    if smooth is not None:
+        pred = smooth @ pred
+        meas = smooth @ meas
+        var = (smooth**2) @ var
+    _, fit = affine_residual(pred, meas)
+    z = robust_z((meas - fit) / jnp.sqrt(var))
+    n = meas.shape[0] * roi_w.sum()
+    return ((z**2).sum(axis=0) * roi_w).sum() / n, (z * jnp.sqrt(roi_w / n)).ravel()
 
 
 def affine_residual(pred: jnp.ndarray, meas: jnp.ndarray, eps: float = 1e-9) -> tuple[jnp.ndarray, jnp.ndarray]:
