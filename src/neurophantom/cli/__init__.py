@@ -32,6 +32,7 @@ app = typer.Typer(
 )
 
 # Each module registers its subcommands on ``app`` (import order = help order).
+from . import run as _run  # noqa: E402,F401
 from . import circuit as _circuit  # noqa: E402,F401
 from . import simulate as _simulate  # noqa: E402,F401
 from . import record as _record  # noqa: E402,F401

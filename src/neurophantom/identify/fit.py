@@ -4,13 +4,18 @@ The free parameters (a subset of ``theta``, see :mod:`.map`) are scaled to order
 (logarithms for positive quantities, reversal potentials in units of 10 mV) and optimised
 with Adam (optax) on minibatches of trials drawn from every training specimen. A trial
 starts from the resting state, so each trial is a time window whose initial state needs
-no estimate. The loss is what the instrument records: the fraction of each neuron's
-fluorescence variance left unexplained after the best gain and offset (see
-:mod:`.observe`), averaged over neurons and trials. Held-out trials of the same specimens
+no estimate. The loss is what the instrument records: the (pseudo-Huber) chi-square of
+each neuron's fluorescence against the camera's shot noise, after the best per-cell gain
+and offset, averaged over imaged neuron-frames and trials (see :mod:`.observe`). A spiking
+network's loss is rough (a recruited spike moves the loss by a large, exact local
+derivative), so the gradient is averaged over ``smoothing_pairs`` antithetic parameter
+perturbations of relative size ``smoothing`` (Gaussian smoothing of the objective).
+Held-out trials of the same specimens
 are scored every ``eval_every`` steps; the best parameters on them are kept and the run
 stops after ``patience`` evaluations without improvement (early stopping). A few
-Levenberg-Marquardt (Gauss-Newton) steps with the full Jacobian can polish the optimum;
-the same Jacobian feeds the identifiability analysis.
+Levenberg-Marquardt (Gauss-Newton) steps with the full Jacobian (central differences of the
+same relative step ``smoothing``, which sees through the roughness) polish the optimum; the same
+Jacobian feeds the identifiability analysis.
 """
 
 from __future__ import annotations

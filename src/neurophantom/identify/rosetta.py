@@ -204,6 +204,7 @@ def apply_rosetta(rmap: RosettaMap, circuit: Circuit, features: pd.DataFrame) ->
 
     Filled rows keep ``*_observed = False``: the values are estimates, not observations.
     """
+    circuit = _adopt_types(rmap, circuit)
     lab = dict(zip(circuit.neuron_ids, assign_types(rmap, features.loc[circuit.neuron_ids])))
     syn = circuit.synapses.copy()
     blind = ~syn["receptors_observed"].to_numpy()
@@ -233,3 +234,26 @@ def apply_rosetta(rmap: RosettaMap, circuit: Circuit, features: pd.DataFrame) ->
             col[blind_n] = np.exp(rmap.channel_log_mean[ch][t[blind_n]])
             nrn[ch] = col
     return circuit.replace(synapses=syn, neurons=nrn)
+
+
+def _adopt_types(rmap: RosettaMap, circuit: Circuit) -> Circuit:
+    """A wholly receptor-blind (or channel-blind) reconstruction knows no protein types;
+    its type list is a placeholder, so it takes the Rosetta map's. A partly observed one
+    keeps its own types (and a type the map never saw is an error in ``apply_rosetta``)."""
+    syn, nrn = circuit.synapses, circuit.neurons
+    receptors, channels = circuit.receptor_types, circuit.channel_types
+    if len(syn) and not syn["receptors_observed"].any():
+        syn = syn.drop(columns=[r for r in receptors if r not in rmap.receptor_types])
+        for r in rmap.receptor_types:
+            if r not in syn.columns:
+                syn[r] = np.nan
+        receptors = tuple(rmap.receptor_types)
+    if len(nrn) and not nrn["channels_observed"].any():
+        nrn = nrn.drop(columns=[c for c in channels if c not in rmap.channel_types])
+        for c in rmap.channel_types:
+            if c not in nrn.columns:
+                nrn[c] = np.nan
+        channels = tuple(rmap.channel_types)
+    if receptors == circuit.receptor_types and channels == circuit.channel_types:
+        return circuit
+    return circuit.replace(synapses=syn, neurons=nrn, receptor_types=receptors, channel_types=channels)

@@ -34,7 +34,10 @@ def _skeleton(mask: np.ndarray, voxel_nm, cfg: MorphologyConfig) -> dict:
     import kimimaro
 
     params = {"scale": cfg.teasar_scale, "const": cfg.teasar_const_nm}
-    skels = kimimaro.skeletonize(mask.astype(np.uint8), teasar_params=params, anisotropy=tuple(float(v) for v in voxel_nm),
+    # A one-voxel empty margin: kimimaro's border-target search (compute_centroids) can
+    # index out of bounds on thin masks that touch the crop's faces; the crop is the
+    # segment's bounding box, so every segment touches them. The margin changes no length.
+    skels = kimimaro.skeletonize(np.pad(mask, 1).astype(np.uint8), teasar_params=params, anisotropy=tuple(float(v) for v in voxel_nm),
                                  dust_threshold=0, fix_branching=True, progress=False, parallel=1)
     if 1 not in skels or len(skels[1].vertices) == 0:
         return {"cable_length_um": 0.0, "n_branch_points": 0, "n_terminals": 0, "mean_radius_um": np.nan,

@@ -1,0 +1,89 @@
+"""The validation stages: the only place the run holds results against the ground truth.
+
+- function: memory recall from partial cues on the true specimen, on its emulation from
+  the barcoded scan, and on the receptor-blind scan filled by the Rosetta map (the same
+  cues and the same background noise, applied to the same cells);
+- parameters: the learned map against the world's hidden values.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .._errors import NeurophantomError
+from ..biophysics import build_model
+from ..identify.map import MapNames, apply_map, init_theta, make_template, natural_values
+from ..identify.register import register
+from ..types import Circuit
+from ..types.stimulus import Noise, Step, Stimulus
+from .learn import _theta_from_json, calibrated, load_reconstruction, reference_library
+
+
+def _map_stimulus(stim: Stimulus, mapping: dict[int, int]) -> Stimulus:
+    comps = []
+    for c in stim.components:
+        if c.targets == "all":
+            comps.append(c)
+            continue
+        t = tuple(mapping[i] for i in c.targets if i in mapping)
+        if not t:
+            continue
+        if isinstance(c, Step):
+            comps.append(Step(targets=t, amplitude_pA=c.amplitude_pA, start_ms=c.start_ms, stop_ms=c.stop_ms))
+        elif isinstance(c, Noise):
+            comps.append(Noise(targets=t, sigma_pA=c.sigma_pA, tau_ms=c.tau_ms, start_ms=c.start_ms, stop_ms=c.stop_ms))
+    return Stimulus(duration_ms=stim.duration_ms, components=tuple(comps))
+
+
+def _recall(model, patterns, excitatory, background, cfg) -> dict:
+    from ..validate.memory import RecallProtocol, memory_recall
+
+    f = cfg["function"]
+    proto = RecallProtocol(n_trials=f["recall_trials"], dt_ms=f["recall_dt_ms"])
+    return memory_recall(model, patterns, excitatory_ids=excitatory, background=background, seed=int(cfg["seed"]), protocol=proto).to_dict()
+
+
+def function_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """Memory recall of truth, barcoded emulation and Rosetta emulation."""
+    from ..validate.memory import recall_inputs
+
+    truth = Circuit.load(inputs["tissue"] / "specimen")  # truth ids, positions in the phantom frame
+    inp = recall_inputs(truth)
+    tr = cfg["world"]["transmission"]
+    result = {"truth": _recall(build_model(truth, transmission=tr), inp.patterns, inp.excitatory_ids, inp.background, cfg)}
+    tj = json.loads((inputs["identify"] / "theta.json").read_text())
+    theta = _theta_from_json(tj["theta"])
+    names = MapNames(tuple(tj["names"]["receptors"]), tuple(tj["names"]["channels"]))
+    pos = truth.neurons[["x_um", "y_um", "z_um"]].to_numpy()
+    for label, path in (("emulation", inputs["recon_heldout"]), ("rosetta", inputs["rosetta"] / "circuit")):
+        circuit = Circuit.load(path)
+        mapping = register(truth.neuron_ids, pos, circuit).mapping()
+        patterns = [[mapping[i] for i in p if i in mapping] for p in inp.patterns]
+        excitatory = [mapping[i] for i in inp.excitatory_ids if i in mapping]
+        model = apply_map(theta, make_template(calibrated(circuit, cfg), reference_library(), transmission=tr), names)
+        try:
+            result[label] = _recall(model, patterns, excitatory, _map_stimulus(inp.background, mapping), cfg)
+        except NeurophantomError as exc:
+            # An emulation that blows up is a failed upload, reported as such (no recall).
+            result[label] = {"score": float("nan"), "failed": str(exc)}
+        result[label]["matched_fraction"] = len(mapping) / truth.n_neurons
+    return {k: v for k, v in result.items()}
+
+
+def parameter_recovery(identify_result: Mapping[str, Any], world: Mapping[str, Any], names: MapNames) -> dict:
+    """Learned map values beside the world's hidden ones. Conductances per molecule are
+    effective values (true / detection efficiency), so their ratio to the truth estimates
+    the scan's labelling efficiency; time constants and reversals compare directly."""
+    ref = reference_library()
+    true = natural_values(init_theta(ref.override(world["biophysics"]), names.receptors, names.channels), names)
+    est = identify_result["recovered_parameters"]
+    start = identify_result["start_parameters"]
+    rows = {}
+    for k, v in true.items():
+        rows[k] = {"true": v, "start": start[k], "recovered": est[k], "ratio": est[k] / v if v else None,
+                   "identifiable": k not in identify_result["unidentifiable"]}
+    return rows

@@ -1,0 +1,158 @@
+"""The main job: the whole upload loop on one world, as a cached, resumable stage graph.
+
+    truth ──> tissue ──> record (live imaging)          train specimens: barcoded scan
+                │                                        held-out specimen: barcoded and
+                └──> scan ──> reconstruct ──> score      receptor-blind scans
+    identify (train recon + recordings) ──> emulate (held-out scan alone) ──> function
+    rosetta (train barcodes -> held-out blind scan) ─┘
+    report: scores.json + report.html
+
+Every stage's config is the slice of the run config it reads, so changing, say, the
+Rosetta sampling fraction reruns only ``rosetta``, ``emulate``, ``function`` and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..io import atomic_write_json
+from .config import RunConfig, config_json
+from .judge import function_stage, parameter_recovery
+from .learn import emulate_stage, identify_stage, rosetta_stage
+from .runner import Stage, StageResult, run_pipeline
+from .specimen import record_stage, scan_stage, tissue_stage, truth_stage
+
+#: Bump when a stage's code changes what it writes (invalidates old caches).
+CODE_VERSION = "1"
+
+
+def reconstruct_stage(out: Path, inputs, cfg) -> dict:
+    from ..reconstruct import reconstruct
+    from ..types.scan import Scan
+
+    rec = reconstruct(Scan.load(inputs["scan"] / "scan"), cfg["reconstruct"] or None)
+    rec.save(out / "recon")
+    return {"neurons": rec.circuit.n_neurons, "synapse_partners": rec.circuit.n_synapse_partners}
+
+
+def score_stage(out: Path, inputs, cfg) -> dict:
+    from ..reconstruct import Reconstruction
+    from ..types.phantom import Phantom
+    from ..validate.scores import score
+
+    s = score(Reconstruction.load(inputs["recon"] / "recon"), Phantom.load(inputs["tissue"] / "phantom"))
+    d = s.to_json()
+    atomic_write_json(out / "score.json", d)
+    return d
+
+
+def build_stages(cfg: RunConfig) -> list[Stage]:
+    c = config_json(cfg)
+    world, rec, scn = c["world"], c["recording"], c["scan"]
+    stages: list[Stage] = []
+    # The reconstruction reports biological um: it is told the phantom's geometry scale
+    # (a property of how the specimen was drawn, as a real lab knows its expansion).
+    recon_cfg = {"geometry_scale": scn["tissue"].get("geometry_scale", 0.35), **scn["reconstruct"]}
+    specimens = [(f"train{k}", s) for k, s in enumerate(world["train_seeds"])] + [("heldout", world["heldout_seed"])]
+
+    def add(name, fn, config, deps=()):
+        stages.append(Stage(name=name, fn=fn, config=config, deps=tuple(deps), version=CODE_VERSION))
+
+    for name, seed in specimens:
+        add(f"truth_{name}", truth_stage, {"world": world, "seed": seed})
+        add(f"tissue_{name}", _renamed(tissue_stage, {f"truth_{name}": "truth"}), {"tissue": scn["tissue"], "seed": seed}, [f"truth_{name}"])
+        add(f"record_{name}", _renamed(record_stage, {f"tissue_{name}": "tissue"}), {"recording": rec, "world": world, "seed": seed}, [f"tissue_{name}"])
+        modalities = [("barcoded", scn["barcoded"])] + ([("blind", scn["blind"])] if name == "heldout" else [])
+        for mod, inst in modalities:
+            add(f"scan_{name}_{mod}", _renamed(scan_stage, {f"tissue_{name}": "tissue"}), {"instrument": inst, "seed": seed}, [f"tissue_{name}"])
+            add(f"recon_{name}_{mod}", _renamed(reconstruct_stage, {f"scan_{name}_{mod}": "scan"}), {"reconstruct": recon_cfg}, [f"scan_{name}_{mod}"])
+        add(f"score_{name}", _renamed(score_stage, {f"recon_{name}_barcoded": "recon", f"tissue_{name}": "tissue"}), {}, [f"recon_{name}_barcoded", f"tissue_{name}"])
+    n_train = len(world["train_seeds"])
+    learn_cfg = {"world": world, "recording": rec, "identify": c["identify"], "seed": cfg.seed}
+    ren = {f"recon_train{k}_barcoded": f"recon_train{k}" for k in range(n_train)}
+    ren.update({f"record_train{k}": f"record_train{k}" for k in range(n_train)})
+    add("identify", _renamed(identify_stage, ren, sub={f"recon_train{k}": "recon" for k in range(n_train)}), learn_cfg, list(ren))
+    ren_r = {f"recon_train{k}_barcoded": f"recon_train{k}" for k in range(n_train)}
+    ren_r["recon_heldout_blind"] = "recon_heldout_blind"
+    add("rosetta", _renamed(rosetta_stage, ren_r, sub={**{f"recon_train{k}": "recon" for k in range(n_train)}, "recon_heldout_blind": "recon"}),
+        learn_cfg, list(ren_r))
+    ren_e = {"identify": "identify", "recon_heldout_barcoded": "recon_heldout", "record_heldout": "record_heldout", "rosetta": "rosetta"}
+    add("emulate", _renamed(emulate_stage, ren_e, sub={"recon_heldout": "recon"}), {**learn_cfg, "emulation": c["emulation"]}, list(ren_e))
+    ren_f = {"tissue_heldout": "tissue", "identify": "identify", "recon_heldout_barcoded": "recon_heldout", "rosetta": "rosetta"}
+    add("function", _renamed(function_stage, ren_f, sub={"recon_heldout": "recon"}), {**learn_cfg, "function": c["function"]}, list(ren_f))
+    return stages
+
+
+def _renamed(fn: Callable, names: dict[str, str], sub: dict[str, str] | None = None) -> Callable:
+    """Adapt ``fn`` so that it sees its dependencies under its own names (and, for some,
+    a subfolder of the dependency's stage folder)."""
+    sub = sub or {}
+
+    def wrapped(out, inputs, config):
+        mapped = {names.get(k, k): v for k, v in inputs.items()}
+        for k, s in sub.items():
+            mapped[k] = mapped[k] / s
+        return fn(out, mapped, config)
+
+    wrapped.__name__ = getattr(fn, "__name__", "stage")
+    return wrapped
+
+
+def collect_scores(cfg: RunConfig, results: dict[str, StageResult]) -> dict[str, Any]:
+    """The run's scores.json (the contract keys first)."""
+    from ..identify.map import MapNames
+
+    ident = dict(results["identify"].result)
+    th = json.loads((results["identify"].path / "theta.json").read_text())
+    names = MapNames(tuple(th["names"]["receptors"]), tuple(th["names"]["channels"]))
+    ident["parameter_recovery"] = parameter_recovery(ident, config_json(cfg)["world"], names)
+    ident["identifiability"] = json.loads((results["identify"].path / "identifiability.json").read_text())
+    em = dict(results["emulate"].result)
+    fn = results["function"].result
+    scans = {k[len("scan_"):]: v.result for k, v in results.items() if k.startswith("scan_")}
+    return {
+        "reconstruction": results["score_heldout"].result,
+        "reconstruction_train": {k[len("score_"):]: v.result for k, v in results.items() if k.startswith("score_train")},
+        "identification": ident,
+        "emulation": em,
+        "function": {
+            "truth": fn["truth"]["score"],
+            "emulation": fn["emulation"]["score"],
+            "rosetta_emulation": fn["rosetta"]["score"],
+            "details": fn,
+        },
+        "instrument_seconds": {k: v["instrument_seconds"] for k, v in scans.items()},
+        "runtime_seconds": {k: round(v.seconds, 3) for k, v in results.items()},
+    }
+
+
+def run_main(cfg: RunConfig, out: Path, *, on_start=None, on_done=None) -> dict[str, Any]:
+    """Run the whole loop into ``out``; write ``scores.json`` and ``report.html`` there."""
+    from .report import write_run_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", config_json(cfg))
+    t0 = time.perf_counter()
+    results = run_pipeline(build_stages(cfg), out, on_start=on_start, on_done=on_done)
+    scores = collect_scores(cfg, results)
+    scores["total_seconds_this_invocation"] = round(time.perf_counter() - t0, 3)
+    atomic_write_json(out / "scores.json", _finite(scores))
+    write_run_report(out / "report.html", cfg, scores, results)
+    return scores
+
+
+def _finite(obj):
+    """JSON has no NaN: undefined numbers are written as null."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj

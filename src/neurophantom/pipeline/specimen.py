@@ -1,0 +1,103 @@
+"""Stages that make and measure a specimen: ground truth, tissue, live imaging, scans.
+
+Each function is a pipeline stage: ``fn(out_dir, inputs, config) -> small results``; the
+config is the JSON of the parts of :class:`~.config.RunConfig` it depends on, so the
+runner's cache key changes exactly when something it uses changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..biophysics import biophysics_for
+from ..types import Circuit, Provenance
+
+
+def truth_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """The specimen's ground-truth Circuit, carrying the world's hidden biophysics."""
+    from ..sources import build_source
+
+    w = cfg["world"]
+    opts = {k: w[k] for k in ("n_neurons", "n_patterns", "pattern_size", "memory_strength", "receptor_predictability")}
+    c = build_source(w["source"], seed=int(cfg["seed"]), options=opts)
+    meta = dict(c.provenance.metadata)
+    meta["biophysics"] = biophysics_for(c).override(w["biophysics"]).to_dict()
+    meta["transmission"] = w["transmission"]
+    p = c.provenance
+    c = c.replace(provenance=Provenance(source=p.source, dataset=p.dataset, seed=p.seed, config=p.config, metadata=meta))
+    c.save(out / "circuit")
+    return {"neurons": c.n_neurons, "synapse_partners": c.n_synapse_partners}
+
+
+def tissue_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """Fold the specimen into 3D; the living specimen's somata sit where the phantom's do."""
+    from ..tissue import grow_tissue
+    from ..tissue.config import TissueConfig
+
+    truth = Circuit.load(inputs["truth"] / "circuit")
+    phantom = grow_tissue(truth, TissueConfig(seed=int(cfg["seed"]), **cfg["tissue"]))
+    phantom.save(out / "phantom")
+    # The same specimen, alive: soma positions in the phantom's frame (um), so that the
+    # microscope's ROIs and the scan share one coordinate frame.
+    soma = phantom.neurons.set_index("neuron_id").loc[truth.neuron_ids]
+    nrn = truth.neurons.copy()
+    nrn["x_um"], nrn["y_um"], nrn["z_um"] = (soma[c].to_numpy() for c in ("soma_x_um", "soma_y_um", "soma_z_um"))
+    truth.replace(neurons=nrn).save(out / "specimen")
+    shape = tuple(int(s) for s in phantom.labels.shape)
+    return {"shape_zyx": list(shape), "voxel_size_nm": list(phantom.voxel_size_nm), "voxels": int(np.prod(shape))}
+
+
+def _imaging(cfg: Mapping[str, Any]):
+    from ..instruments.dynamic import imaging_config
+
+    r = cfg["recording"]
+    return imaging_config(
+        r["indicator"], frame_rate_hz=r["frame_rate_hz"], transmission=cfg["world"]["transmission"], dt_ms=r["truth_dt_ms"],
+        sample_dt_ms=r["sample_dt_ms"], brightness_cv=r["brightness_cv"], calcium_source="voltage",
+        photons_rest=r["photons_rest"],
+    )
+
+
+def record_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """Live imaging: mapping trials (a new random subset each) and held-out protocols."""
+    from ..instruments.dynamic import parse_protocol, record, write_imaging
+
+    specimen = Circuit.load(inputs["tissue"] / "specimen")
+    r = cfg["recording"]
+    icfg = _imaging(cfg)
+    seed = int(cfg["seed"])
+    n = 0
+    for k in range(r["mapping_protocols"]):
+        prot = parse_protocol(
+            f"spontaneous:duration={r['mapping_ms']};pulses:on=random:{r['mapping_cells']},amp={r['mapping_pA']},"
+            f"width=3,period=30,start=5,stop={r['mapping_ms'] - 10}",
+            trials=r["mapping_repeats"],
+        )
+        rec, truth = record(specimen, prot, icfg, seed=seed * 1000 + k)
+        write_imaging(out / f"mapping_{k:02d}.nwb", rec, truth)
+        n += 1
+    for k in range(r["heldout_protocols"]):
+        # Held-out protocol: longer sustained steps on a different set of cells.
+        prot = parse_protocol(
+            f"spontaneous:duration={r['heldout_ms']};step:on=random:{r['heldout_cells']},amp={r['heldout_pA']},"
+            f"start=20,stop={r['heldout_ms'] - 40}",
+            trials=r["heldout_repeats"],
+        )
+        rec, truth = record(specimen, prot, icfg, seed=seed * 1000 + 500 + k)
+        write_imaging(out / f"heldout_{k:02d}.nwb", rec, truth)
+        n += 1
+    return {"sessions": n}
+
+
+def scan_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """One static scan of the phantom with the configured instrument."""
+    from ..instruments.static import instrument_config, scan
+    from ..types.phantom import Phantom
+
+    phantom = Phantom.load(inputs["tissue"] / "phantom")
+    s = scan(phantom, instrument_config(dict(cfg["instrument"])), seed=int(cfg["seed"]))
+    s.save(out / "scan")
+    return {"instrument": cfg["instrument"]["instrument"], "instrument_seconds": float(s.instrument_seconds)}
