@@ -240,20 +240,20 @@ def _adopt_types(rmap: RosettaMap, circuit: Circuit) -> Circuit:
     """A wholly receptor-blind (or channel-blind) reconstruction knows no protein types;
     its type list is a placeholder, so it takes the Rosetta map's. A partly observed one
     keeps its own types (and a type the map never saw is an error in ``apply_rosetta``)."""
-    syn, nrn = circuit.synapses, circuit.neurons
-    receptors, channels = circuit.receptor_types, circuit.channel_types
-    if len(syn) and not syn["receptors_observed"].any():
-        syn = syn.drop(columns=[r for r in receptors if r not in rmap.receptor_types])
-        for r in rmap.receptor_types:
-            if r not in syn.columns:
-                syn[r] = np.nan
-        receptors = tuple(rmap.receptor_types)
-    if len(nrn) and not nrn["channels_observed"].any():
-        nrn = nrn.drop(columns=[c for c in channels if c not in rmap.channel_types])
-        for c in rmap.channel_types:
-            if c not in nrn.columns:
-                nrn[c] = np.nan
-        channels = tuple(rmap.channel_types)
+    syn, receptors = _blind_types(circuit.synapses, "receptors_observed", circuit.receptor_types, rmap.receptor_types)
+    nrn, channels = _blind_types(circuit.neurons, "channels_observed", circuit.channel_types, rmap.channel_types)
     if receptors == circuit.receptor_types and channels == circuit.channel_types:
         return circuit
     return circuit.replace(synapses=syn, neurons=nrn, receptor_types=receptors, channel_types=channels)
+
+
+def _blind_types(table: pd.DataFrame, flag: str, have: tuple[str, ...], want: Sequence[str]):
+    """``table`` with density columns ``want`` (NaN) instead of ``have`` when no row of it
+    is observed; else unchanged."""
+    if not len(table) or table[flag].any():
+        return table, tuple(have)
+    table = table.drop(columns=[t for t in have if t not in want])
+    for t in want:
+        if t not in table.columns:
+            table[t] = np.nan
+    return table, tuple(want)
