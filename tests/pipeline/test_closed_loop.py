@@ -34,10 +34,12 @@ SMALL = {
     "recording.mapping_repeats": 2,
     "recording.heldout_protocols": 1,
     "recording.heldout_cells": 6,
-    "identify.steps": 3,
-    "identify.gauss_newton_steps": 2,
+    "recording.mapping_ms": 80.0,
+    "recording.heldout_ms": 120.0,
+    "identify.steps": 2,
+    "identify.gauss_newton_steps": 1,
     "identify.validation_protocols": 1,
-    "identify.baseline_steps": 4,
+    "identify.baseline_steps": 2,
     "function.recall_trials": 1,
 }
 

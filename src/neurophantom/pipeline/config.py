@@ -28,7 +28,7 @@ class WorldConfig(BaseModel):
     n_neurons: int = Field(48, ge=20)
     n_patterns: int = Field(2, ge=0)
     pattern_size: int = Field(12, ge=2)
-    memory_strength: float = Field(9.0, ge=0)
+    memory_strength: float = Field(20.0, ge=0)
     receptor_predictability: float = Field(1.0, ge=0, le=1)
     #: The world's secrets: dotted Biophysics overrides the method does not know.
     biophysics: dict[str, float] = Field(
@@ -49,7 +49,10 @@ class RecordingConfig(BaseModel):
 
     Each protocol stimulates its own random subset of cells and is repeated ``*_repeats``
     times (trials differ only in camera noise here, as the tissue is quiet at rest), so
-    that its trial mean shows subthreshold responses above the shot noise.
+    that its trial mean shows subthreshold responses above the shot noise. Mapping
+    protocols alternate brief pulses on ``mapping_cells`` cells and sustained steps of
+    ``mapping_step_pA`` on twice as many; held-out protocols are longer steps on
+    ``heldout_cells`` other random cells.
     """
 
     model_config = _FROZEN
@@ -65,6 +68,9 @@ class RecordingConfig(BaseModel):
     mapping_ms: float = Field(100.0, gt=0)
     mapping_cells: int = Field(2, ge=1)
     mapping_pA: float = Field(1500.0)
+    #: Every other mapping protocol is a sustained step (on twice as many cells) instead of
+    #: brief pulses, so that learning sees the recruited regime as well as single PSPs.
+    mapping_step_pA: float = Field(700.0)
     heldout_protocols: int = Field(2, ge=1)
     heldout_repeats: int = Field(3, ge=1)
     heldout_ms: float = Field(200.0, gt=0)
@@ -110,7 +116,7 @@ class IdentifyConfig(BaseModel):
         "g_receptor_pS[nmda]", "tau_receptor_ms[nmda]", "g_receptor_pS[gaba_b]", "tau_receptor_ms[gaba_b]",
         "g_channel_pS[cal]", "g_channel_pS[kca]",
     )
-    steps: int = Field(8, ge=0)
+    steps: int = Field(16, ge=0)
     learning_rate: float = Field(0.05, gt=0)
     batch_trials: int = Field(4, ge=1)
     gauss_newton_steps: int = Field(3, ge=0)

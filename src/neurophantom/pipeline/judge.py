@@ -74,16 +74,22 @@ def function_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
     return {k: v for k, v in result.items()}
 
 
-def parameter_recovery(identify_result: Mapping[str, Any], world: Mapping[str, Any], names: MapNames) -> dict:
+def parameter_recovery(identify_result: Mapping[str, Any], world: Mapping[str, Any], names: MapNames,
+                       identifiability: Mapping[str, Any] | None = None) -> dict:
     """Learned map values beside the world's hidden ones. Conductances per molecule are
-    effective values (true / detection efficiency), so their ratio to the truth estimates
-    the scan's labelling efficiency; time constants and reversals compare directly."""
+    effective values (true / detection efficiency, and for channels relative to the
+    calibration prior), so their ratio to the truth is not expected to be 1; time
+    constants and reversals compare directly. ``status`` is the identifiability verdict
+    (``fixed``, ``constrained by the data``, or why not)."""
     ref = reference_library()
     true = natural_values(init_theta(ref.override(world["biophysics"]), names.receptors, names.channels), names)
     est = identify_result["recovered_parameters"]
     start = identify_result["start_parameters"]
+    verdict = (identifiability or {}).get("parameters", {})
     rows = {}
     for k, v in true.items():
+        why = verdict.get(k, {}).get("reason", "not analysed")
         rows[k] = {"true": v, "start": start[k], "recovered": est[k], "ratio": est[k] / v if v else None,
-                   "identifiable": k not in identify_result["unidentifiable"]}
+                   "ci95": verdict.get(k, {}).get("ci95"),
+                   "identifiable": k not in identify_result["unidentifiable"] and why != "fixed", "status": why}
     return rows

@@ -34,6 +34,10 @@ from ..types import Circuit
 LIBRARY_KINETICS = {"channels.na.VT_mV": -58.0, "channels.kdr.VT_mV": -58.0}
 
 
+#: Per-neuron shape features the Rosetta map may use (reconstruct/morphology.py).
+MORPHOLOGY_FEATURES = ("soma_radius_um", "cable_length_um", "mean_radius_um", "n_branch_points", "n_terminals")
+
+
 def reference_library() -> Biophysics:
     return preset("default").override(LIBRARY_KINETICS)
 
@@ -51,7 +55,9 @@ def load_reconstruction(path: Path) -> tuple[Circuit, pd.DataFrame]:
     morph = pd.read_parquet(path / "morphology.parquet")
     key = "neuron_id" if "neuron_id" in morph.columns else "id"
     morph = morph.set_index(key)
-    feats = morph.select_dtypes(include=[np.number])
+    # Shape only, in physical units: voxel counts, bounding boxes and positions depend on
+    # the scan's grid and frame, and would tell modalities apart rather than cell types.
+    feats = morph[[f for f in MORPHOLOGY_FEATURES if f in morph.columns]].astype(np.float64)
     return c, feats.loc[c.neuron_ids]
 
 

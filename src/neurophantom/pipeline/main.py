@@ -26,7 +26,7 @@ from .runner import Stage, StageResult, run_pipeline
 from .specimen import record_stage, scan_stage, tissue_stage, truth_stage
 
 #: Bump when a stage's code changes what it writes (invalidates old caches).
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 
 
 def reconstruct_stage(out: Path, inputs, cfg) -> dict:
@@ -108,8 +108,8 @@ def collect_scores(cfg: RunConfig, results: dict[str, StageResult]) -> dict[str,
     ident = dict(results["identify"].result)
     th = json.loads((results["identify"].path / "theta.json").read_text())
     names = MapNames(tuple(th["names"]["receptors"]), tuple(th["names"]["channels"]))
-    ident["parameter_recovery"] = parameter_recovery(ident, config_json(cfg)["world"], names)
     ident["identifiability"] = json.loads((results["identify"].path / "identifiability.json").read_text())
+    ident["parameter_recovery"] = parameter_recovery(ident, config_json(cfg)["world"], names, ident["identifiability"])
     em = dict(results["emulate"].result)
     fn = results["function"].result
     scans = {k[len("scan_"):]: v.result for k, v in results.items() if k.startswith("scan_")}

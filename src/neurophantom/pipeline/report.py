@@ -58,7 +58,7 @@ def _figures(scores: Mapping[str, Any], results: Mapping[str, StageResult]) -> d
 
 def write_run_report(path: Path, cfg: RunConfig, scores: Mapping[str, Any], results: Mapping[str, StageResult]) -> Path:
     rows = [
-        {"parameter": k, **{kk: v[kk] for kk in ("true", "start", "recovered", "ratio", "identifiable")}}
+        {"parameter": k, **{kk: v[kk] for kk in ("true", "start", "recovered", "ratio", "status")}}
         for k, v in scores["identification"]["parameter_recovery"].items()
     ]
     return write_report(

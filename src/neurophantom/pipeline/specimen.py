@@ -71,11 +71,12 @@ def record_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) 
     seed = int(cfg["seed"])
     n = 0
     for k in range(r["mapping_protocols"]):
-        prot = parse_protocol(
-            f"spontaneous:duration={r['mapping_ms']};pulses:on=random:{r['mapping_cells']},amp={r['mapping_pA']},"
-            f"width=3,period=30,start=5,stop={r['mapping_ms'] - 10}",
-            trials=r["mapping_repeats"],
+        drive = (
+            f"pulses:on=random:{r['mapping_cells']},amp={r['mapping_pA']},width=3,period=30,start=5,stop={r['mapping_ms'] - 10}"
+            if k % 2 == 0
+            else f"step:on=random:{2 * r['mapping_cells']},amp={r['mapping_step_pA']},start=10,stop={r['mapping_ms'] - 20}"
         )
+        prot = parse_protocol(f"spontaneous:duration={r['mapping_ms']};{drive}", trials=r["mapping_repeats"])
         rec, truth = record(specimen, prot, icfg, seed=seed * 1000 + k)
         write_imaging(out / f"mapping_{k:02d}.nwb", rec, truth)
         n += 1
