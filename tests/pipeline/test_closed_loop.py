@@ -61,9 +61,11 @@ def _events(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "cache.log").read_text().splitlines() if line]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def small_run(tmp_path_factory):
-    """The CLI run, killed with SIGKILL during ``emulate`` and started again to the end."""
+    """The CLI run, killed with SIGKILL during ``emulate`` and started again to the end.
+    Session scope: xdist may interleave other modules' tests on this worker, which would
+    tear a module-scoped fixture down and run the loop twice."""
     tmp = tmp_path_factory.mktemp("closed_loop")
     cfg, out = _config_file(tmp / "small.json"), tmp / "run"
     proc = subprocess.Popen(_cli(cfg, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
