@@ -64,10 +64,26 @@ def _events(run: Path) -> list[dict]:
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory):
     """The CLI run, killed with SIGKILL during ``emulate`` and started again to the end.
-    Session scope: xdist may interleave other modules' tests on this worker, which would
-    tear a module-scoped fixture down and run the loop twice."""
-    tmp = tmp_path_factory.mktemp("closed_loop")
-    cfg, out = _config_file(tmp / "small.json"), tmp / "run"
+
+    Done once per test session, shared by xdist workers through a file lock in the common
+    temporary root (a worker that comes second reads the finished run)."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "closed_loop_shared"
+    root.mkdir(exist_ok=True)
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = root / "first_events.json"
+        if not done.exists():
+            first = _killed_and_resumed(root)
+            done.write_text(json.dumps(first))
+    out = root / "run"
+    return out, json.loads(done.read_text()), json.loads((out / "scores.json").read_text())
+
+
+def _killed_and_resumed(root: Path) -> list[dict]:
+    cfg, out = _config_file(root / "small.json"), root / "run"
     proc = subprocess.Popen(_cli(cfg, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 900
     while time.time() < deadline and proc.poll() is None:
@@ -81,7 +97,7 @@ def small_run(tmp_path_factory):
     first = _events(out)
     assert not (out / "scores.json").exists()
     subprocess.run(_cli(cfg, out), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=900)
-    return out, first, json.loads((out / "scores.json").read_text())
+    return first
 
 
 def _numbers(obj):
