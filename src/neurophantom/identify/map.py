@@ -157,3 +157,23 @@ def natural_values(theta: Mapping[str, jnp.ndarray], names: MapNames) -> dict[st
         v = np.ravel(np.asarray(theta[g], dtype=np.float64))
         vals += list(np.exp(v) if is_log else v)
     return dict(zip(names.flat_names(), (float(x) for x in vals)))
+
+
+#: Groups with one entry per receptor type / per channel type (the rest are scalars).
+RECEPTOR_GROUPS = ("log_g_receptor_pS", "E_receptor_mV", "log_tau_receptor_ms")
+CHANNEL_GROUPS = ("log_g_channel_pS",)
+
+
+def extend_map(theta: Mapping[str, jnp.ndarray], names: MapNames, circuit, reference: Biophysics):
+    """``(theta, names)`` covering every type of ``circuit``: a type the map was never
+    trained on (absent from every training scan) takes the reference library's value,
+    which is what the map would have started from; learned entries are unchanged."""
+    receptors = tuple(names.receptors) + tuple(r for r in circuit.receptor_types if r not in names.receptors)
+    channels = tuple(names.channels) + tuple(c for c in circuit.channel_types if c not in names.channels)
+    if receptors == tuple(names.receptors) and channels == tuple(names.channels):
+        return theta, names
+    out = dict(init_theta(reference, receptors, channels))
+    for g in GROUPS:
+        learned = jnp.asarray(theta[g])
+        out[g] = out[g].at[: learned.size].set(learned) if g in RECEPTOR_GROUPS + CHANNEL_GROUPS else learned
+    return out, MapNames(receptors, channels)

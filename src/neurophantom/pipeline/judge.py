@@ -16,7 +16,7 @@ import numpy as np
 
 from .._errors import NeurophantomError
 from ..biophysics import build_model
-from ..identify.map import MapNames, apply_map, init_theta, make_template, natural_values
+from ..identify.map import MapNames, apply_map, extend_map, init_theta, make_template, natural_values
 from ..identify.register import register
 from ..types import Circuit
 from ..types.stimulus import Noise, Step, Stimulus
@@ -64,7 +64,8 @@ def function_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
         mapping = register(truth.neuron_ids, pos, circuit).mapping()
         patterns = [[mapping[i] for i in p if i in mapping] for p in inp.patterns]
         excitatory = [mapping[i] for i in inp.excitatory_ids if i in mapping]
-        model = apply_map(theta, make_template(calibrated(circuit, cfg), reference_library(), transmission=tr), names)
+        th, nm = extend_map(theta, names, circuit, reference_library())
+        model = apply_map(th, make_template(calibrated(circuit, cfg), reference_library(), transmission=tr), nm)
         try:
             result[label] = _recall(model, patterns, excitatory, _map_stimulus(inp.background, mapping), cfg)
         except NeurophantomError as exc:

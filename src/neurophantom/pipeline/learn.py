@@ -21,7 +21,7 @@ from ..identify.calibrate import calibrate_membrane
 from ..identify.baseline import fit_free_weights, free_weight_model, shuffled_connectome
 from ..identify.fit import FitConfig, Specimen, fit_map
 from ..identify.identifiability import identifiability
-from ..identify.map import GROUPS, MapNames, apply_map, init_theta, make_template, natural_values
+from ..identify.map import GROUPS, MapNames, apply_map, extend_map, init_theta, make_template, natural_values
 from ..identify.observe import Experiment, correlation, predict
 from ..identify.register import experiments_from_imaging, register
 from ..identify.rosetta import apply_rosetta, learn_rosetta
@@ -191,6 +191,8 @@ def emulate_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any])
     stim = [_stimulated_mask(e, circuit) for e in held]
     tr = cfg["world"]["transmission"]
 
+    theta_b, names_b = theta, names
+    theta, names = extend_map(theta, names, circuit, ref)
     template = make_template(calibrated(circuit, cfg), ref, transmission=tr)
     preds = _predict_all(apply_map(theta, template, names), held, key)
     sig = cfg["emulation"]["trace_sigma_ms"]
@@ -204,8 +206,9 @@ def emulate_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any])
 
     blind = Circuit.load(inputs["rosetta"] / "circuit")
     held_b, _ = _experiments(blind, _sessions(inputs["record_heldout"], "heldout"), rc["model_dt_ms"], "heldout-blind")
+    theta_b, names_b = extend_map(theta_b, names_b, blind, ref)
     bt = make_template(calibrated(blind, cfg), ref, transmission=tr)
-    rosetta = _score(_predict_all(apply_map(theta, bt, names), held_b, key), held_b, [_stimulated_mask(e, blind) for e in held_b], sig)
+    rosetta = _score(_predict_all(apply_map(theta_b, bt, names_b), held_b, key), held_b, [_stimulated_mask(e, blind) for e in held_b], sig)
 
     np.savez(out / "traces.npz", time_ms=held[0].timing.frame_times_ms(), predicted=preds[0], recorded=held[0].mean_measured,
              weights=held[0].weights, stimulated=stim[0].astype(np.int8))
