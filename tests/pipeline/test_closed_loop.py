@@ -119,6 +119,9 @@ def test_scores_json_contract(small_run):
     assert set(s["identification"]["unidentifiable"]) <= set(rec)
     for k in ("trace_correlation", "control_trace_correlation", "baseline_trace_correlation"):
         assert -1.0 <= s["emulation"][k] <= 1.0, k
+    gamma = s["function"]["details"]["emulation"]["spike_coincidence"]
+    assert gamma["n_neurons"] > 0 and (gamma["mean_gamma"] is None or -1.0 <= gamma["mean_gamma"] <= 1.0)
+    assert s["emulation"]["spike_coincidence_gamma"] == gamma["mean_gamma"]
     assert isinstance(s["function"]["truth"], float)
     assert s["function"]["emulation"] is None or isinstance(s["function"]["emulation"], float)
     stages = {p.name.rsplit("-", 1)[0] for p in (out / "stages").iterdir() if not p.name.startswith(".")}

@@ -72,7 +72,42 @@ def function_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
             # An emulation that blows up is a failed upload, reported as such (no recall).
             result[label] = {"score": float("nan"), "failed": str(exc)}
         result[label]["matched_fraction"] = len(mapping) / truth.n_neurons
+        if "record_heldout" in inputs and "failed" not in result[label]:
+            try:
+                result[label]["spike_coincidence"] = _coincidence(model, circuit, truth, inputs["record_heldout"], cfg)
+            except NeurophantomError as exc:
+                result[label]["spike_coincidence"] = {"mean_gamma": float("nan"), "failed": str(exc)}
     return {k: v for k, v in result.items()}
+
+
+def _coincidence(model, circuit: Circuit, truth: Circuit, record_dir: Path, cfg) -> dict:
+    """Spike coincidence (Gamma factor, Kistler et al. 1997; Jolivet et al. 2008) of the
+    emulation's spikes with the specimen's true spikes on the held-out protocols, over the
+    unstimulated neurons matched to the reconstruction (``validate.activity``)."""
+    import jax
+
+    from ..engine import simulate
+    from ..instruments.dynamic import read_ground_truth
+    from ..validate.activity import spike_coincidence
+    from .learn import _experiments, _sessions
+
+    sessions = _sessions(record_dir, "heldout")
+    exps, reg = _experiments(circuit, sessions, cfg["recording"]["model_dt_ms"], "gamma")
+    back = {r: t for t, r in reg.mapping().items()}
+    gammas, ids_all = [], []
+    for k, (e, s) in enumerate(zip(exps, sorted(record_dir.glob("heldout_*.nwb")))):
+        true_trains = read_ground_truth(s).activity[0].spike_trains()
+        em = simulate(model, e.stimulus, dt_ms=cfg["recording"]["model_dt_ms"], key=jax.random.key(k), progress=False)
+        pred = {back[i]: t for i, t in em.spike_trains().items() if i in back}
+        stimulated = {back[i] for i in e.stimulus.target_ids() if i in back}
+        ids = [i for i in back.values() if i not in stimulated]
+        g = spike_coincidence(pred, true_trains, neuron_ids=ids, duration_ms=e.stimulus.duration_ms, delta_ms=2.0)
+        gammas.append(g.gamma)
+        ids_all.extend(ids)
+    gamma = np.concatenate(gammas) if gammas else np.zeros(0)
+    ok = np.isfinite(gamma)
+    return {"mean_gamma": float(gamma[ok].mean()) if ok.any() else float("nan"), "delta_ms": 2.0,
+            "n_neurons": int(gamma.size), "n_undefined": int((~ok).sum())}
 
 
 def parameter_recovery(identify_result: Mapping[str, Any], world: Mapping[str, Any], names: MapNames,

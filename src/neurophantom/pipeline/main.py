@@ -81,7 +81,8 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
         learn_cfg, list(ren_r))
     ren_e = {"identify": "identify", "recon_heldout_barcoded": "recon_heldout", "record_heldout": "record_heldout", "rosetta": "rosetta"}
     add("emulate", _renamed(emulate_stage, ren_e, sub={"recon_heldout": "recon"}), {**learn_cfg, "emulation": c["emulation"]}, list(ren_e))
-    ren_f = {"tissue_heldout": "tissue", "identify": "identify", "recon_heldout_barcoded": "recon_heldout", "rosetta": "rosetta"}
+    ren_f = {"tissue_heldout": "tissue", "identify": "identify", "recon_heldout_barcoded": "recon_heldout", "rosetta": "rosetta",
+             "record_heldout": "record_heldout"}
     add("function", _renamed(function_stage, ren_f, sub={"recon_heldout": "recon"}), {**learn_cfg, "function": c["function"]}, list(ren_f))
     return stages
 
@@ -112,6 +113,8 @@ def collect_scores(cfg: RunConfig, results: dict[str, StageResult]) -> dict[str,
     ident["parameter_recovery"] = parameter_recovery(ident, config_json(cfg)["world"], names, ident["identifiability"])
     em = dict(results["emulate"].result)
     fn = results["function"].result
+    em["spike_coincidence_gamma"] = fn["emulation"].get("spike_coincidence", {}).get("mean_gamma")
+    em["rosetta_spike_coincidence_gamma"] = fn["rosetta"].get("spike_coincidence", {}).get("mean_gamma")
     scans = {k[len("scan_"):]: v.result for k, v in results.items() if k.startswith("scan_")}
     return {
         "reconstruction": results["score_heldout"].result,

@@ -18,6 +18,7 @@ HEADLINE = (
     "emulation.control_trace_correlation",
     "emulation.baseline_trace_correlation",
     "emulation.rosetta_trace_correlation",
+    "emulation.spike_coincidence_gamma",
     "function.truth",
     "function.emulation",
     "function.rosetta_emulation",
