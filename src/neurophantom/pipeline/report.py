@@ -65,7 +65,7 @@ def write_run_report(path: Path, cfg: RunConfig, scores: Mapping[str, Any], resu
     return write_report(
         path,
         title=f"neurophantom run: {cfg.preset}",
-        scores={k: v for k, v in scores.items() if k not in ("runtime_seconds",)},
+        scores=_summary({k: v for k, v in scores.items() if k not in ("runtime_seconds",)}),
         config=config_json(cfg),
         figures=_figures(scores, results),
         tables={"identifiability/parameter recovery against the world's hidden values": rows},
@@ -73,3 +73,13 @@ def write_run_report(path: Path, cfg: RunConfig, scores: Mapping[str, Any], resu
         instrument_seconds=scores.get("instrument_seconds"),
         headline=HEADLINE,
     )
+
+
+#: Per-item lists that scores.json keeps but the page shows as figures instead.
+_LONG = ("per_neuron", "run_lengths", "confusion", "details", "neuron_map")
+
+
+def _summary(obj):
+    if isinstance(obj, dict):
+        return {k: _summary(v) for k, v in obj.items() if k not in _LONG}
+    return obj
