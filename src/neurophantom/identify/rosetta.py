@@ -237,9 +237,10 @@ def apply_rosetta(rmap: RosettaMap, circuit: Circuit, features: pd.DataFrame) ->
 
 
 def _adopt_types(rmap: RosettaMap, circuit: Circuit) -> Circuit:
-    """A wholly receptor-blind (or channel-blind) reconstruction knows no protein types;
-    its type list is a placeholder, so it takes the Rosetta map's. A partly observed one
-    keeps its own types (and a type the map never saw is an error in ``apply_rosetta``)."""
+    """A wholly receptor-blind (or channel-blind) reconstruction knows no protein types:
+    its type list is the whole library, all unknown, so it takes the Rosetta map's types
+    instead. A partly observed one keeps its own types (and a type the map never saw is
+    an error in ``apply_rosetta``)."""
     syn, receptors = _blind_types(circuit.synapses, "receptors_observed", circuit.receptor_types, rmap.receptor_types)
     nrn, channels = _blind_types(circuit.neurons, "channels_observed", circuit.channel_types, rmap.channel_types)
     if receptors == circuit.receptor_types and channels == circuit.channel_types:

@@ -2,7 +2,8 @@
 
 - function: memory recall from partial cues on the true specimen, on its emulation from
   the barcoded scan, and on the receptor-blind scan filled by the Rosetta map (the same
-  cues and the same background noise, applied to the same cells);
+  cues and the same background noise, applied to the same cells), and the spike
+  coincidence of each emulation with the specimen's true spikes on held-out protocols;
 - parameters: the learned map against the world's hidden values.
 """
 
@@ -59,6 +60,7 @@ def function_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
     theta = _theta_from_json(tj["theta"])
     names = MapNames(tuple(tj["names"]["receptors"]), tuple(tj["names"]["channels"]))
     pos = truth.neurons[["x_um", "y_um", "z_um"]].to_numpy()
+    held = _held_out(inputs["record_heldout"]) if "record_heldout" in inputs else []
     for label, path in (("emulation", inputs["recon_heldout"]), ("rosetta", inputs["rosetta"] / "circuit")):
         circuit = Circuit.load(path)
         mapping = register(truth.neuron_ids, pos, circuit).mapping()
@@ -74,36 +76,41 @@ def function_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
         result[label]["matched_fraction"] = len(mapping) / truth.n_neurons
         if "record_heldout" in inputs and "failed" not in result[label]:
             try:
-                result[label]["spike_coincidence"] = _coincidence(model, circuit, truth, inputs["record_heldout"], cfg)
+                result[label]["spike_coincidence"] = _coincidence(model, circuit, held, cfg)
             except NeurophantomError as exc:
                 result[label]["spike_coincidence"] = {"mean_gamma": float("nan"), "failed": str(exc)}
     return {k: v for k, v in result.items()}
 
 
-def _coincidence(model, circuit: Circuit, truth: Circuit, record_dir: Path, cfg) -> dict:
+def _held_out(record_dir: Path) -> list:
+    """Each held-out session: (what the instrument recorded, the true spike trains)."""
+    from ..instruments.dynamic import read_ground_truth, read_imaging
+
+    paths = sorted(record_dir.glob("heldout_*.nwb"))
+    return [(read_imaging(p), read_ground_truth(p).activity[0].spike_trains()) for p in paths]
+
+
+def _coincidence(model, circuit: Circuit, held: list, cfg) -> dict:
     """Spike coincidence (Gamma factor, Kistler et al. 1997; Jolivet et al. 2008) of the
     emulation's spikes with the specimen's true spikes on the held-out protocols, over the
-    unstimulated neurons matched to the reconstruction (``validate.activity``)."""
+    unstimulated neurons matched to the reconstruction (``validate.activity``). Trials of
+    a protocol differ only in camera noise, so the first trial's spikes stand for all."""
     import jax
 
     from ..engine import simulate
-    from ..instruments.dynamic import read_ground_truth
     from ..validate.activity import spike_coincidence
-    from .learn import _experiments, _sessions
+    from .learn import _experiments
 
-    sessions = _sessions(record_dir, "heldout")
-    exps, reg = _experiments(circuit, sessions, cfg["recording"]["model_dt_ms"], "gamma")
+    dt = cfg["recording"]["model_dt_ms"]
+    exps, reg = _experiments(circuit, [s for s, _ in held], dt, "gamma")
     back = {r: t for t, r in reg.mapping().items()}
-    gammas, ids_all = [], []
-    for k, (e, s) in enumerate(zip(exps, sorted(record_dir.glob("heldout_*.nwb")))):
-        true_trains = read_ground_truth(s).activity[0].spike_trains()
-        em = simulate(model, e.stimulus, dt_ms=cfg["recording"]["model_dt_ms"], key=jax.random.key(k), progress=False)
+    gammas = []
+    for k, (e, (_, true_trains)) in enumerate(zip(exps, held)):
+        em = simulate(model, e.stimulus, dt_ms=dt, key=jax.random.key(k), progress=False)
         pred = {back[i]: t for i, t in em.spike_trains().items() if i in back}
         stimulated = {back[i] for i in e.stimulus.target_ids() if i in back}
         ids = [i for i in back.values() if i not in stimulated]
-        g = spike_coincidence(pred, true_trains, neuron_ids=ids, duration_ms=e.stimulus.duration_ms, delta_ms=2.0)
-        gammas.append(g.gamma)
-        ids_all.extend(ids)
+        gammas.append(spike_coincidence(pred, true_trains, neuron_ids=ids, duration_ms=e.stimulus.duration_ms, delta_ms=2.0).gamma)
     gamma = np.concatenate(gammas) if gammas else np.zeros(0)
     ok = np.isfinite(gamma)
     return {"mean_gamma": float(gamma[ok].mean()) if ok.any() else float("nan"), "delta_ms": 2.0,

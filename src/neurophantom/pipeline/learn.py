@@ -97,21 +97,15 @@ def identify_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
     """Learn the map on the training specimens' barcoded reconstructions and recordings."""
     ic, rc = cfg["identify"], cfg["recording"]
     ref = reference_library()
-    specimens, names = [], None
-    receptors, channels = set(), set()
-    loaded = []
+    specimens, regs = [], []
+    nv = ic["validation_protocols"]
     for k in range(len(cfg["world"]["train_seeds"])):
         circuit, _ = load_reconstruction(inputs[f"recon_train{k}"])
-        sessions = _sessions(inputs[f"record_train{k}"], "mapping")
-        exps, reg = _experiments(circuit, sessions, rc["model_dt_ms"], f"train{k}-")
-        loaded.append((circuit, exps, reg))
-        receptors |= set(circuit.receptor_types)
-        channels |= set(circuit.channel_types)
-    for k, (circuit, exps, reg) in enumerate(loaded):
+        exps, reg = _experiments(circuit, _sessions(inputs[f"record_train{k}"], "mapping"), rc["model_dt_ms"], f"train{k}-")
+        regs.append(reg)
         template = make_template(calibrated(circuit, cfg), ref, transmission=cfg["world"]["transmission"])
-        nv = ic["validation_protocols"]
         specimens.append(Specimen(f"train{k}", template, tuple(exps[:-nv]), tuple(exps[-nv:])))
-        names = names or MapNames(template.receptor_types, template.channel_types)
+    names = MapNames(specimens[0].template.receptor_types, specimens[0].template.channel_types)
     theta0 = init_theta(ref, names.receptors, names.channels)
     fcfg = FitConfig(free=tuple(ic["free"]), fixed=_present(ic["fixed"], names, ref), steps=ic["steps"], learning_rate=ic["learning_rate"],
                      batch_trials=ic["batch_trials"], gauss_newton_steps=ic["gauss_newton_steps"], seed=int(cfg["seed"]))
@@ -127,7 +121,7 @@ def identify_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
         "train_loss": res.train_loss,
         "validation_loss": res.validation_loss,
         "fit_seconds": res.seconds,
-        "roi_matched_fraction": float(np.mean([r.matched_fraction for _, _, r in loaded])),
+        "roi_matched_fraction": float(np.mean([r.matched_fraction for r in regs])),
     }
 
 
@@ -186,7 +180,8 @@ def emulate_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any])
     names = MapNames(tuple(tj["names"]["receptors"]), tuple(tj["names"]["channels"]))
     key = jax.random.key(int(cfg["seed"]))
     circuit, _ = load_reconstruction(inputs["recon_heldout"])
-    held, reg = _experiments(circuit, _sessions(inputs["record_heldout"], "heldout"), rc["model_dt_ms"], "heldout")
+    held_sessions = _sessions(inputs["record_heldout"], "heldout")
+    held, reg = _experiments(circuit, held_sessions, rc["model_dt_ms"], "heldout")
     mapping_exps, _ = _experiments(circuit, _sessions(inputs["record_heldout"], "mapping"), rc["model_dt_ms"], "mapping")
     stim = [_stimulated_mask(e, circuit) for e in held]
     tr = cfg["world"]["transmission"]
@@ -205,7 +200,7 @@ def emulate_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any])
     baseline = _score(_predict_all(free_weight_model(theta, template, names, log_w), held, key), held, stim, sig)
 
     blind = Circuit.load(inputs["rosetta"] / "circuit")
-    held_b, _ = _experiments(blind, _sessions(inputs["record_heldout"], "heldout"), rc["model_dt_ms"], "heldout-blind")
+    held_b, _ = _experiments(blind, held_sessions, rc["model_dt_ms"], "heldout-blind")
     theta_b, names_b = extend_map(theta_b, names_b, blind, ref)
     bt = make_template(calibrated(blind, cfg), ref, transmission=tr)
     rosetta = _score(_predict_all(apply_map(theta_b, bt, names_b), held_b, key), held_b, [_stimulated_mask(e, blind) for e in held_b], sig)
