@@ -20,7 +20,7 @@ RULES = {
     "contact_voxels": "max(1, rint(contact_area_um2 * geometry_scale**2 / voxel face area normal to contact_axis))",
     "receptors": "rint(density * contact_area_um2) per receptor type, on the postsynaptic side of the contact",
     "connexins": "rint(connexin_count) hemichannels on each side of the gap-junction contact",
-    "channels": "rint(density * membrane_area_um2 * channel_sampling_fraction) per channel type, on soma and dendrite membrane",
+    "channels": "rint(density * membrane_area_um2 * channel_sampling_fraction[type]) per channel type, on soma and dendrite membrane",
     "gap_contact_area_um2": "connexin_count / connexin_density_per_um2",
 }
 
@@ -258,14 +258,40 @@ def _membranes(grown, plan: RenderPlan, bank: _Bank, labels: np.ndarray):
     return pieces, area
 
 
-def _channel_molecules(circuit: Circuit, pieces, area_bio: np.ndarray, config: TissueConfig, geom: Geometry) -> tuple[list[dict], float]:
+def channel_sampling_fractions(expected: np.ndarray, budget: int) -> np.ndarray:
+    """Per-type sampling fractions ``f_c = min(1, L / expected_c)`` of a molecule budget
+    (water-filling): the level ``L`` is the largest with ``sum_c min(expected_c, L) <=
+    budget``, so every type keeps ``min(expected_c, L)`` molecules. Abundant types (Na,
+    Kdr) are thinned; rare ones (Ca, K(Ca)) keep enough molecules per neuron that their
+    counts are not Poisson noise. A budget above the total keeps every molecule.
+
+    A single fraction for all types would leave a type ~1000x rarer than Na with a
+    fraction of a molecule per neuron: absent from every scan, hence from every emulation.
+    """
+    e = np.asarray(expected, dtype=np.float64)
+    if e.sum() <= budget:
+        return np.ones_like(e)
+    order = np.sort(e)
+    level, left, n = 0.0, float(budget), e.size
+    for k, v in enumerate(order):
+        if v * (n - k) <= left:
+            left -= v
+            continue
+        level = left / (n - k)
+        break
+    f = np.ones_like(e)
+    thinned = e > level
+    f[thinned] = level / e[thinned]
+    return f
+
+
+def _channel_molecules(circuit: Circuit, pieces, area_bio: np.ndarray, config: TissueConfig, geom: Geometry) -> tuple[list[dict], dict[str, float]]:
     ch = circuit.channel_types
     dens = circuit.neurons[list(ch)].to_numpy(dtype=float) if ch else np.zeros((circuit.n_neurons, 0))
     if np.isnan(dens).any():
         bad = circuit.neurons["name"].iloc[int(np.flatnonzero(np.isnan(dens).any(1))[0])]
         raise NeurophantomError(f"tissue: neuron {bad!r} has unobserved (NaN) channel densities")
-    expected = float((dens * area_bio[:, None]).sum())
-    f = 1.0 if expected <= config.max_channel_molecules else config.max_channel_molecules / expected
+    f = channel_sampling_fractions((dens * area_bio[:, None]).sum(axis=0), config.max_channel_molecules)
     vox = np.asarray(geom.voxel_nm)
     parts = []
     ids = circuit.neuron_ids
@@ -276,7 +302,7 @@ def _channel_molecules(circuit: Circuit, pieces, area_bio: np.ndarray, config: T
         rng = _rng(config.seed, CHANNEL_KEY, i)
         cum = np.cumsum(sizes)
         for j, c in enumerate(ch):
-            count = int(np.rint(dens[i, j] * area_bio[i] * f))
+            count = int(np.rint(dens[i, j] * area_bio[i] * f[j]))
             if not count:
                 continue
             flat = rng.integers(0, cum[-1], count)
@@ -289,7 +315,7 @@ def _channel_molecules(circuit: Circuit, pieces, area_bio: np.ndarray, config: T
                 pts[sel] = origin + local[within[sel]]
             pts = (pts + rng.uniform(0.0, 1.0, (count, 3))) * vox
             parts.append(points_block(pts, c, "channel", int(ids[i])))
-    return parts, f
+    return parts, {c: float(f[j]) for j, c in enumerate(ch)}
 
 
 def _skeletons(grown, circuit: Circuit, geom: Geometry) -> pd.DataFrame:

@@ -46,8 +46,9 @@ class TissueConfig(BaseModel):
     chunk_shape : (int, int, int)
         Chunk shape (z, y, x) in voxels of the rendered label volume.
     max_channel_molecules : int
-        Cap on channel molecules; above it every channel count is scaled by one
-        sampling fraction (recorded in the phantom metadata).
+        Cap on channel molecules; above it each channel type's count is scaled by its
+        own sampling fraction, rare types kept whole or thinned least (water-filling;
+        the fractions are recorded in the phantom metadata).
     connexin_density_per_um2 : float
         Gap-junction plaque density: a junction of ``n`` channels gets a contact of
         ``n / connexin_density_per_um2`` um^2.

@@ -9,11 +9,12 @@ Counting rules (the exactness check in ``validate/phantom_check.py`` relies on t
   contact plane);
 - connexins at a gap junction: ``rint(connexin_count)`` hemichannels on each side of the
   contact patch (kind ``"connexin"``, protein ``"connexin"``);
-- channels of type ``c`` on neuron ``i``: ``rint(density_c * A_i * f)`` where ``A_i`` is the
+- channels of type ``c`` on neuron ``i``: ``rint(density_c * A_i * f_c)`` where ``A_i`` is the
   rendered soma + dendrite membrane area in biological um^2 (exposed voxel faces, divided by
-  ``geometry_scale**2``; voxels that touch another neuron are excluded) and ``f`` the
-  channel sampling fraction ``min(1, max_channel_molecules / sum_i,c density_c * A_i)``,
-  placed uniformly over those membrane voxels.
+  ``geometry_scale**2``; voxels that touch another neuron are excluded) and ``f_c`` the
+  type's sampling fraction ``min(1, L / sum_i density_c * A_i)``, with the level ``L`` set so
+  that the molecules of all types fill ``max_channel_molecules`` (water-filling,
+  ``assemble.channel_sampling_fractions``), placed uniformly over those membrane voxels.
 
 Every draw comes from ``SeedSequence(seed, spawn_key=(kind, index))``, so molecules do
 not depend on chunking or on the order of computation.

@@ -17,7 +17,7 @@
 the documented rounding rules of ``neurophantom.tissue`` (contact pixels
 ``max(1, rint(area * scale**2 / face area))`` per contact face, receptors
 ``rint(density * area)``, connexins ``rint(count)`` per side, channels
-``rint(density * membrane_area * sampling_fraction)``): equality of integers, not
+``rint(density * membrane_area * sampling_fraction[type])``): equality of integers, not
 tolerance bands. Soma positions are not compared (the layout compresses distances) and
 membrane areas are the rendered ones.
 """
@@ -55,7 +55,7 @@ class PhantomReadback:
     stray_contact_voxels: int
     total_contact_voxels: int
     misplaced: dict
-    channel_sampling_fraction: float
+    channel_sampling_fraction: dict[str, float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +263,15 @@ def _tables(phantom, windows, own, nb, total, voxels, comps) -> PhantomReadback:
         neurons[c] = [int(counts.get(int(l), 0)) for l in neurons["label"]]
     return PhantomReadback(neurons=neurons, synapses=syn, gap_junctions=gap, stray_contact_voxels=int(total - in_windows),
                            total_contact_voxels=int(total), misplaced=misplaced,
-                           channel_sampling_fraction=float(phantom.metadata.get("channel_sampling_fraction", 1.0)))
+                           channel_sampling_fraction=_fractions(phantom.metadata.get("channel_sampling_fraction", 1.0), phantom.metadata.get("channel_types", [])))
+
+
+def _fractions(recorded, channel_types) -> dict[str, float]:
+    """Per-type channel sampling fractions (phantoms from before per-type sampling recorded
+    one number for all types)."""
+    if isinstance(recorded, dict):
+        return {str(k): float(v) for k, v in recorded.items()}
+    return {c: float(recorded) for c in channel_types}
 
 
 def _nearest_contact(table: pd.DataFrame, pos_um: np.ndarray, pair_mol: np.ndarray, pair_tab: np.ndarray) -> np.ndarray:
@@ -424,7 +432,7 @@ def compare_with_circuit(readback: PhantomReadback, circuit: Circuit, phantom: P
     dens = circuit.neurons.set_index("id")
     for ch in circuit.channel_types:
         for i, n in zip(nrn["neuron_id"], nrn[ch]):
-            want_n = int(np.rint(float(dens.loc[i, ch]) * area[i] * f))
+            want_n = int(np.rint(float(dens.loc[i, ch]) * area[i] * f.get(ch, 1.0)))
             if int(n) != want_n:
                 bad(f"neuron {i}: {n} {ch} channels on its membrane, rule gives {want_n}")
     if readback.stray_contact_voxels:
