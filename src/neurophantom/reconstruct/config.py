@@ -77,6 +77,13 @@ class SynapseConfig(BaseModel):
     thickness_probe_nm : float
         Without receptor labels, the presynaptic side is the thinner neurite within this
         distance of the contact (boutons sit on axons, which are thinner than dendrites).
+    arbor_direction : bool
+        Direct contacts between an axon and a dendrite or soma by the arbors' polarity
+        (:mod:`neurophantom.reconstruct.arbors`) before the receptor or thickness rule.
+    arbor_soma_clearance : float
+        Arbors are the pieces of a segment outside a ball of this many soma radii.
+    arbor_min_voxels : int
+        Smaller pieces are not judged (stubs, bits cut by the ball).
     gap_junctions : "auto", "connexin", "thickness" or "none"
         How electrical contacts are told from chemical ones: connexin puncta on both
         sides, two neurites of similar thickness, or never. ``"auto"``: connexins when
@@ -96,6 +103,9 @@ class SynapseConfig(BaseModel):
     release_site_path_nm: float = Field(400.0, ge=0.0)
     receptor_radius_nm: float = Field(120.0, gt=0.0)
     thickness_probe_nm: float = Field(400.0, gt=0.0)
+    arbor_direction: bool = True
+    arbor_soma_clearance: float = Field(1.5, ge=1.0)
+    arbor_min_voxels: int = Field(200, ge=1)
     gap_junctions: Literal["auto", "connexin", "thickness", "none"] = "auto"
     gap_thickness_ratio: float = Field(1.25, ge=1.0)
     gap_connexins_per_um2: float = Field(1.0e4, gt=0.0)

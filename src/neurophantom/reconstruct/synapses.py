@@ -12,10 +12,13 @@ candidate. The steps:
 3. **Kind**: electrical (gap junction) when connexins lie on both sides, or, for a scan
    without barcodes, when the two neurites are of similar thickness (``gap_junctions``
    rule); else chemical.
-4. **Direction**: receptors mark the postsynaptic side. Without receptor labels the
-   thinner side is presynaptic (a bouton on an axon against a dendrite; thickness is the
-   largest distance-transform value of each side within ``thickness_probe_nm`` of the
-   contact, ``edt``); equal thicknesses are a tie (flagged).
+4. **Direction**: a contact between a neuron's axon and another's dendrite or soma is
+   directed axon -> dendrite (:mod:`.arbors`: the thinnest arbor of a segment with a
+   soma is its axon; judged over the whole arbor, so robust where the contact's own
+   voxels are not). Other contacts: receptors mark the postsynaptic side; without
+   receptor labels the thinner side is presynaptic (a bouton on an axon against a
+   dendrite; thickness is the largest distance-transform value of each side within
+   ``thickness_probe_nm`` of the contact, ``edt``); equal thicknesses are a tie (flagged).
 5. **Release sites**: chemical contacts of one presynaptic segment joined by a path
    shorter than ``release_site_path_nm`` inside that segment (6-connected steps from the
    presynaptic contact voxels, a geodesic dilation with ``scipy.ndimage``) form one release
@@ -34,6 +37,7 @@ from scipy.ndimage import binary_dilation, generate_binary_structure
 from scipy.spatial import cKDTree
 
 from ..biophysics import CHANNELS, RECEPTORS
+from .arbors import contact_polarity
 from .chunks import WorkStore, read_box
 from .config import SynapseConfig
 from .puncta import SignatureModel
@@ -238,7 +242,7 @@ def _gap_rule(rule: str, model: SignatureModel | None) -> str:
 
 
 def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureModel | None, store: WorkStore,
-                    voxel_nm, cfg: SynapseConfig) -> tuple[pd.DataFrame, dict]:
+                    voxel_nm, cfg: SynapseConfig, segments: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Contact patches with kind, direction and release site (see module docstring).
 
     Returns the patch table (``patch, seg_a, seg_b, n_faces, area_nm2, near_lost, z_nm,
@@ -289,15 +293,24 @@ def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureM
     post_is_b = np.where(by_receptor, patches["receptor_b"].to_numpy() >= patches["receptor_a"].to_numpy(), thick[:, 1] > thick[:, 0])
     tie = ~by_receptor & (thick[:, 0] == thick[:, 1])
     post_is_b[tie] = True
+    by_arbor, overrides = np.zeros(n, dtype=bool), 0
+    if cfg.arbor_direction and segments is not None and n:
+        axon_side = contact_polarity(faces, face_patch, n, segments, store, voxel_nm, clearance=cfg.arbor_soma_clearance,
+                                     min_voxels=cfg.arbor_min_voxels)
+        by_arbor = (axon_side >= 0) & ~gap
+        overrides = int((by_arbor & (post_is_b != (axon_side == a))).sum())
+        post_is_b = np.where(by_arbor, axon_side == a, post_is_b)
+        tie &= ~by_arbor
     patches["kind"] = np.where(gap, "gap", "chemical")
     patches["pre"] = np.where(post_is_b, a, b)
     patches["post"] = np.where(post_is_b, b, a)
-    patches["rule"] = np.where(gap, rule, np.where(by_receptor, "receptors", np.where(tie, "tie", "thickness")))
+    patches["rule"] = np.where(gap, rule, np.where(by_arbor, "arbors", np.where(by_receptor, "receptors", np.where(tie, "tie", "thickness"))))
     chem = ~gap
     patches["site"] = release_sites(patches, chem, faces, face_patch, store, voxel_nm, cfg.release_site_path_nm)
     facts = {"contact_patches": int(n), "chemical": int(chem.sum()), "gap_junctions": int(gap.sum()),
              "release_sites": int(patches["site"].max() + 1) if chem.any() else 0, "gap_rule": rule,
-             "direction_by_receptors": int((chem & by_receptor).sum()), "direction_ties": int((chem & tie).sum()),
+             "direction_by_arbors": int((chem & by_arbor).sum()), "direction_arbor_overrides": overrides,
+             "direction_by_receptors": int((chem & by_receptor & ~by_arbor).sum()), "direction_ties": int((chem & tie).sum()),
              "puncta_at_contacts": int(hit.sum()), "puncta": int(len(puncta))}
     if len(puncta) and receptors:
         off = ~hit & (puncta[receptors].to_numpy().sum(axis=1) > 0)
