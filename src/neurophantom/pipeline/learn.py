@@ -108,6 +108,7 @@ def identify_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
     names = MapNames(specimens[0].template.receptor_types, specimens[0].template.channel_types)
     theta0 = init_theta(ref, names.receptors, names.channels)
     fcfg = FitConfig(free=tuple(ic["free"]), fixed=_present(ic["fixed"], names, ref), steps=ic["steps"], learning_rate=ic["learning_rate"],
+                     search_cycles=ic["search_cycles"],
                      batch_trials=ic["batch_trials"], gauss_newton_steps=ic["gauss_newton_steps"], seed=int(cfg["seed"]))
     res = fit_map(specimens, theta0, names, fcfg)
     rep = identifiability(specimens, res.theta, names, fcfg.free, fixed=fcfg.fixed)
