@@ -1,8 +1,10 @@
 """Learn the map's parameters from recorded specimens by gradient descent through the engine.
 
 The free parameters (a subset of ``theta``, see :mod:`.map`) are scaled to order one
-(logarithms for positive quantities, reversal potentials in units of 10 mV) and optimised
-with Adam (optax) on minibatches of trials drawn from every training specimen. A trial
+(logarithms for positive quantities, reversal potentials in units of 10 mV). An optional
+derivative-free coordinate search (:func:`coordinate_search`, ``search_cycles``) first
+moves each parameter across the loss's basins; then they are optimised with Adam (optax)
+on minibatches of trials drawn from every training specimen. A trial
 starts from the resting state, so each trial is a time window whose initial state needs
 no estimate. The loss is what the instrument records: the (pseudo-Huber) chi-square of
 each neuron's fluorescence against the camera's shot noise, after the best per-cell gain
