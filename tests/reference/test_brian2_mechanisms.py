@@ -15,7 +15,8 @@ import pytest
 from neurophantom import NeurophantomError
 from neurophantom.biophysics import build_model
 from neurophantom.engine import simulate
-from neurophantom.io.brian2_export import neuron_equations, run_brian2, to_brian2
+from neurophantom.io.brian2_equations import neuron_equations
+from neurophantom.io.brian2_export import run_brian2, to_brian2
 from neurophantom.types.stimulus import Noise, Pulses, Step, Stimulus
 
 pytestmark = [pytest.mark.xdist_group("brian2"), pytest.mark.filterwarnings("ignore::DeprecationWarning")]

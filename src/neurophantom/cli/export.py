@@ -42,7 +42,8 @@ def export_cmd(
                      f"{s.electrical_connections} electrical -> {out}")
         return
     from ..biophysics import build_model
-    from ..io.brian2_export import describe, write_brian2_script
+    from ..io.brian2_equations import describe
+    from ..io.brian2_export import write_brian2_script
     from ..types.stimulus import parse_stimulus
 
     if not (dt_ms > 0) or not (duration_ms > 0):
