@@ -140,7 +140,6 @@ def _scan_all(phantom: Phantom, sites: list, points: np.ndarray, half: np.ndarra
     depth = tuple(int(d) for d in half + 1)
     labels = phantom.labels
     labels = labels.rechunk(tuple(_even_chunks(c, d) for c, d in zip(labels.chunks, depth)))
-    shape = np.asarray(labels.shape)
     bounds = [np.cumsum((0,) + c) for c in labels.chunks]
     site_vox = np.asarray([s[2] for s in sites], dtype=np.int64).reshape(-1, 3)
     site_blk = np.stack([np.searchsorted(bounds[a], site_vox[:, a], side="right") - 1 for a in range(3)], 1)
