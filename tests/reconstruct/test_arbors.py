@@ -7,9 +7,10 @@ fragment's contact left undecided.
 """
 
 import numpy as np
-import pandas as pd
 
 from neurophantom.reconstruct.arbors import contact_polarity
+from neurophantom.reconstruct.chunks import Grid, WorkStore
+from neurophantom.reconstruct.contacts import scan_contacts
 
 VOXEL_NM = (40.0, 40.0, 40.0)
 
@@ -32,28 +33,17 @@ def _tube_y(vol, z, x, y0, y1, r, label):
         vol[:, y, :][disk] = label
 
 
-def _faces(seg):
-    rows = []
-    for k in range(3):
-        a = np.moveaxis(seg, k, 0)[:-1]
-        b = np.moveaxis(seg, k, 0)[1:]
-        hit = (a != b) & (a > 0) & (b > 0)
-        idx = np.argwhere(hit)
-        zyx = np.zeros_like(idx)
-        order = [k] + [d for d in range(3) if d != k]
-        for j, d in enumerate(order):
-            zyx[:, d] = idx[:, j]
-        rows.append(pd.DataFrame({"a": a[hit], "b": b[hit], "axis": k, "z": zyx[:, 0], "y": zyx[:, 1], "x": zyx[:, 2]}))
-    return pd.concat(rows, ignore_index=True)
-
-
-def _segments(seg):
-    out = {}
-    for s in np.unique(seg[seg > 0]):
-        idx = np.argwhere(seg == s)
-        lo, hi = idx.min(0), idx.max(0) + 1
-        out[int(s)] = dict(z0=lo[0], y0=lo[1], x0=lo[2], z1=hi[0], y1=hi[1], x1=hi[2])
-    return pd.DataFrame.from_dict(out, orient="index")
+def _contacts(seg, lo_patch: dict[int, int]):
+    """The reconstruction's own contact scan of ``seg`` (faces, segment boxes, its store)
+    and each face's patch: ``lo_patch`` maps a pair key ``10 * low + high`` to a patch."""
+    grid = Grid(seg.shape, (32, 32, 32))
+    store = WorkStore(grid)
+    store.array("segmentation", np.uint32)[:] = seg
+    store.array("lost", np.uint8)
+    cs = scan_contacts(grid, store, int(seg.max()), 0)
+    f = cs.faces
+    pair = np.minimum(f["a"], f["b"]) * 10 + np.maximum(f["a"], f["b"])
+    return cs, store, np.array([lo_patch.get(int(k), -1) for k in pair]), set(np.unique(pair))
 
 
 def _drawing():
@@ -72,13 +62,10 @@ def _drawing():
 
 
 def test_axon_side_is_presynaptic_and_fragment_undecided():
-    seg = _drawing()
-    faces = _faces(seg)
-    pair = np.where(faces["a"] < faces["b"], faces["a"] * 10 + faces["b"], faces["b"] * 10 + faces["a"])
-    keys = {12: 0, 13: 1}
-    assert set(np.unique(pair)) == {12, 13}, "the drawing makes exactly two contacts"
-    face_patch = np.array([keys[int(p)] for p in pair])
-    pre = contact_polarity(faces, face_patch, 2, _segments(seg), {"segmentation": seg}, VOXEL_NM, min_voxels=50)
+    cs, store, face_patch, pairs = _contacts(_drawing(), {12: 0, 13: 1})
+    assert pairs == {12, 13}, "the drawing makes exactly two contacts"
+    pre = contact_polarity(cs.faces, face_patch, 2, cs.segments, store, VOXEL_NM, min_voxels=50)
+    store.close()
     assert pre[0] == 1  # neuron 1's axon onto neuron 2's dendrite
     assert pre[1] == -1  # the fragment has no soma: no polarity
 
@@ -95,8 +82,7 @@ def test_swapping_calibres_swaps_the_call():
     _tube_x(seg, 20, 12, 15, 110, 5, 1)  # neuron 1's contact process is now its thickest
     _tube_y(seg, 20, 15, 12, 33, 2, 1)
     _ball(seg, (20, 12, 15), 9, 1)
-    faces = _faces(seg)
-    pair = np.where(faces["a"] < faces["b"], faces["a"] * 10 + faces["b"], faces["b"] * 10 + faces["a"])
-    face_patch = np.where(pair == 12, 0, -1)
-    pre = contact_polarity(faces, face_patch, 1, _segments(seg), {"segmentation": seg}, VOXEL_NM, min_voxels=50)
+    cs, store, face_patch, _ = _contacts(seg, {12: 0})
+    pre = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50)
+    store.close()
     assert pre[0] == -1  # dendrite against dendrite: neither side is an axon

@@ -300,10 +300,11 @@ def coordinate_search(obj: Objective, u, train, val, cycles: int, bounds, histor
     for cycle in range(cycles):
         for j in range(int(u.size)):
             tries = [jnp.clip(u.at[j].add(off), lo, hi) for off in SEARCH_OFFSETS / 2.0**cycle]
-            losses = [obj.loss(v, train) for v in tries]
-            k = int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan))) if np.isfinite(losses).any() else -1
-            if k >= 0 and losses[k] < best:
-                best, u = losses[k], tries[k]
+            losses = np.array([obj.loss(v, train) for v in tries])
+            losses[~np.isfinite(losses)] = np.inf  # a diverging simulation is never a move
+            k = int(np.argmin(losses))
+            if losses[k] < best:
+                best, u = float(losses[k]), tries[k]
         v_loss = obj.loss(u, val)
         history.append({"step": f"search_{cycle + 1}", "train_loss": best, "validation_loss": v_loss, "seconds": time.perf_counter() - t0})
         if v_loss < best_val:

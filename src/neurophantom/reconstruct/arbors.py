@@ -26,21 +26,20 @@ from __future__ import annotations
 from collections import Counter
 
 import cc3d
-import edt
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
 from .chunks import WorkStore, read_box, run_tasks
+from .morphology import soma
 
-AXON, DENDRITE, SOMA = "axon", "dendrite", "soma"
+#: Arbor classes of a voxel (0: outside the segment or undecided).
+AXON, DENDRITE, SOMA = 1, 2, 3
 
 
 def _classes(mask: np.ndarray, voxel_nm, clearance: float, min_voxels: int) -> np.ndarray:
-    """Per voxel of ``mask``: 0 outside or undecided, 1 axon, 2 dendrite, 3 soma."""
-    dist = edt.edt(mask, anisotropy=tuple(float(v) for v in voxel_nm), black_border=False)
-    centre = np.unravel_index(int(np.argmax(dist)), mask.shape)
-    radius = float(dist[centre])
+    """Per voxel of ``mask``: 0 outside or undecided, AXON, DENDRITE or SOMA."""
+    dist, centre, radius = soma(mask, voxel_nm)
     grid = np.ogrid[tuple(slice(0, n) for n in mask.shape)]
     ball = sum(((g - c) * float(v)) ** 2 for g, c, v in zip(grid, centre, voxel_nm)) <= (clearance * radius) ** 2
     rest = mask & ~ball
@@ -56,10 +55,10 @@ def _classes(mask: np.ndarray, voxel_nm, clearance: float, min_voxels: int) -> n
         return out
     depth = np.asarray(ndi.mean(dist, lab, index=big))
     kind = np.zeros(n + 1, dtype=np.uint8)
-    kind[big] = 2
-    kind[big[int(np.argmin(depth))]] = 1
+    kind[big] = DENDRITE
+    kind[big[int(np.argmin(depth))]] = AXON
     out = kind[lab]
-    out[ball & mask] = 3
+    out[ball & mask] = SOMA
     return out
 
 
@@ -78,8 +77,6 @@ def contact_polarity(faces: pd.DataFrame, face_patch: np.ndarray, n_patches: int
     low = faces[["z", "y", "x"]].to_numpy()[on]
     high = low + np.eye(3, dtype=np.int64)[axis]
     sides = [(faces["a"].to_numpy()[on], low), (faces["b"].to_numpy()[on], high)]
-    names = {1: AXON, 2: DENDRITE, 3: SOMA}
-
     def one(seg_id: int) -> list[tuple[int, int]]:
         """(patch, class) of every contact face on ``seg_id``'s side."""
         row = segments.loc[seg_id]
@@ -93,12 +90,12 @@ def contact_polarity(faces: pd.DataFrame, face_patch: np.ndarray, n_patches: int
         return out
 
     ids = [int(s) for s in np.unique(np.concatenate([s for s, _ in sides])) if s in segments.index]
-    votes: dict[tuple[int, int], Counter] = {}
+    votes: dict[tuple[int, int], Counter] = {}  # (patch, segment) -> class counts of its faces
     for seg_id, pairs in zip(ids, run_tasks(one, ids)):
         for p, c in pairs:
             if c:
-                votes.setdefault((p, seg_id), Counter())[names[c]] += 1
-    by_patch: dict[int, dict[int, str]] = {}
+                votes.setdefault((p, seg_id), Counter())[c] += 1
+    by_patch: dict[int, dict[int, int]] = {}
     for (p, s), cnt in votes.items():
         by_patch.setdefault(p, {})[s] = cnt.most_common(1)[0][0]
     for p, side in by_patch.items():

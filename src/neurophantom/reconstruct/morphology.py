@@ -49,13 +49,21 @@ def _skeleton(mask: np.ndarray, voxel_nm, cfg: MorphologyConfig) -> dict:
             "median_radius_um": float(np.median(s.radius)) / 1000.0, "skeleton_nodes": int(len(s.vertices))}
 
 
+def soma(mask: np.ndarray, voxel_nm) -> tuple[np.ndarray, tuple[int, int, int], float]:
+    """(distance to the segment's boundary in nm, deepest voxel, its depth): the soma is
+    the largest inscribed sphere. ``mask`` is the segment within its bounding box; the
+    box's faces count as boundary (one voxel of padding)."""
+    dist = edt.edt(np.pad(mask, 1).astype(np.uint8), anisotropy=tuple(float(v) for v in voxel_nm), black_border=False)[1:-1, 1:-1, 1:-1]
+    deepest = tuple(int(i) for i in np.unravel_index(int(np.argmax(dist)), dist.shape))
+    return dist, deepest, float(dist[deepest])
+
+
 def _one(seg_id: int, box, store: WorkStore, voxel_nm, cfg: MorphologyConfig) -> dict:
     lo, hi = box
     crop = np.asarray(store["segmentation"][lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
     mask = crop == seg_id
-    dist = edt.edt(np.pad(mask, 1).astype(np.uint8), anisotropy=tuple(float(v) for v in voxel_nm), black_border=False)[1:-1, 1:-1, 1:-1]
-    deepest = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    out = {"id": int(seg_id), "soma_radius_um": float(dist[deepest]) / 1000.0,
+    _, deepest, radius = soma(mask, voxel_nm)
+    out = {"id": int(seg_id), "soma_radius_um": radius / 1000.0,
            **{f"soma_{a}_vox": int(deepest[i] + lo[i]) for i, a in enumerate("zyx")}}
     if cfg.skeletons:
         out.update(_skeleton(mask, voxel_nm, cfg))

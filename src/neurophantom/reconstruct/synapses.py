@@ -276,7 +276,15 @@ def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureM
         patches["unknown"] = np.bincount(p_patch[hit], weights=puncta["unknown"].to_numpy()[hit], minlength=n)[:n]
     rule = _gap_rule(cfg.gap_junctions, model)
     rec_total = patches["receptor_a"].to_numpy() + patches["receptor_b"].to_numpy()
-    need = (rec_total < 0.5) | np.full(n, rule == "thickness")
+    a, b = patches["seg_a"].to_numpy(), patches["seg_b"].to_numpy()
+    if cfg.arbor_direction and segments is not None and n:
+        axon_side = contact_polarity(faces, face_patch, n, segments, store, voxel_nm, clearance=cfg.arbor_soma_clearance,
+                                     min_voxels=cfg.arbor_min_voxels)
+    else:
+        axon_side = np.full(n, -1, dtype=np.int64)
+    # Thickness is measured only where something needs it: the thickness gap rule, or a
+    # direction neither the arbors nor the receptors give.
+    need = ((rec_total < 0.5) & (axon_side < 0)) | np.full(n, rule == "thickness")
     thick = np.zeros((n, 2))
     if need.any():
         thick[need] = thickness(store, patches[need], voxel_nm, cfg.thickness_probe_nm)
@@ -288,19 +296,14 @@ def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureM
         gap = (rec_total < 0.5) & (t_hi < cfg.gap_thickness_ratio * t_lo)
     else:
         gap = np.zeros(n, dtype=bool)
-    a, b = patches["seg_a"].to_numpy(), patches["seg_b"].to_numpy()
-    by_receptor = rec_total >= 0.5
-    post_is_b = np.where(by_receptor, patches["receptor_b"].to_numpy() >= patches["receptor_a"].to_numpy(), thick[:, 1] > thick[:, 0])
-    tie = ~by_receptor & (thick[:, 0] == thick[:, 1])
+    by_arbor = (axon_side >= 0) & ~gap
+    by_receptor = (rec_total >= 0.5) & ~by_arbor
+    receptors_say_b = patches["receptor_b"].to_numpy() >= patches["receptor_a"].to_numpy()
+    post_is_b = np.select([by_arbor, by_receptor], [axon_side == a, receptors_say_b], thick[:, 1] > thick[:, 0])
+    tie = ~by_arbor & ~by_receptor & (thick[:, 0] == thick[:, 1])
     post_is_b[tie] = True
-    by_arbor, overrides = np.zeros(n, dtype=bool), 0
-    if cfg.arbor_direction and segments is not None and n:
-        axon_side = contact_polarity(faces, face_patch, n, segments, store, voxel_nm, clearance=cfg.arbor_soma_clearance,
-                                     min_voxels=cfg.arbor_min_voxels)
-        by_arbor = (axon_side >= 0) & ~gap
-        overrides = int((by_arbor & (post_is_b != (axon_side == a))).sum())
-        post_is_b = np.where(by_arbor, axon_side == a, post_is_b)
-        tie &= ~by_arbor
+    # Receptor calls the arbors overrule (the receptor side misread at sub-voxel scale).
+    overrides = int((by_arbor & (rec_total >= 0.5) & ((axon_side == a) != receptors_say_b)).sum())
     patches["kind"] = np.where(gap, "gap", "chemical")
     patches["pre"] = np.where(post_is_b, a, b)
     patches["post"] = np.where(post_is_b, b, a)
@@ -310,7 +313,7 @@ def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureM
     facts = {"contact_patches": int(n), "chemical": int(chem.sum()), "gap_junctions": int(gap.sum()),
              "release_sites": int(patches["site"].max() + 1) if chem.any() else 0, "gap_rule": rule,
              "direction_by_arbors": int((chem & by_arbor).sum()), "direction_arbor_overrides": overrides,
-             "direction_by_receptors": int((chem & by_receptor & ~by_arbor).sum()), "direction_ties": int((chem & tie).sum()),
+             "direction_by_receptors": int((chem & by_receptor).sum()), "direction_ties": int((chem & tie).sum()),
              "puncta_at_contacts": int(hit.sum()), "puncta": int(len(puncta))}
     if len(puncta) and receptors:
         off = ~hit & (puncta[receptors].to_numpy().sum(axis=1) > 0)
