@@ -34,11 +34,12 @@ def test_soma_is_round_in_nm(aniso):
     the analytic length 2 sqrt(R^2 - d^2) to within one voxel of that axis."""
     vol = np.asarray(aniso.labels.compute())
     vs = np.asarray(VOXEL)
-    R = aniso.metadata["soma_radius_nm"]
     soma = aniso.skeletons[aniso.skeletons["compartment"].astype(str) == "soma"]
     checked = 0
     for _, row in soma.head(4).iterrows():
-        label = int(aniso.neurons.set_index("neuron_id").loc[row["neuron_id"], "label"])
+        nrn = aniso.neurons.set_index("neuron_id").loc[row["neuron_id"]]
+        label, R = int(nrn["label"]), float(nrn["soma_radius_um"]) * 1000
+        assert R == pytest.approx(row["radius_um"] * 1000)
         c = np.floor(np.asarray([row["z_um"], row["y_um"], row["x_um"]]) * 1000 / vs).astype(int)
         for axis in range(3):
             lat = (axis + 1) % 3  # offset the chord sideways, away from the exit cables

@@ -10,7 +10,7 @@ from ..types import Circuit
 from ..types.phantom import Phantom
 from .config import TissueConfig
 from .geometry import (AXON, COMPARTMENT_NAMES, DENDRITE, N_FACES, SOMA, Geometry, face_axis, face_sign,
-                       neurite_template, patch_mask, soma_template)
+                       neurite_template, patch_mask, soma_radii_nm, soma_template)
 from .layout import SiteMap
 from .molecules import (CHANNEL_KEY, CONNEXIN_KEY, RECEPTOR_KEY, _rng, exposed_surface, molecule_frame,
                         patch_points, points_block)
@@ -42,7 +42,7 @@ class _Bank:
             if key[0] == "n":
                 arr = neurite_template(self.geom, key[2], key[1])
             else:
-                arr = soma_template(self.geom, key[1], key[2], key[3])
+                arr = soma_template(self.geom, key[1], key[2], key[3], key[4])
             self.keys[key] = len(self.arrays)
             self.arrays.append(arr)
         return self.keys[key]
@@ -51,7 +51,7 @@ class _Bank:
         return np.stack(self.arrays).reshape(len(self.arrays), -1)
 
 
-def _template_grid(grown, bank: _Bank) -> np.ndarray:
+def _template_grid(grown, bank: _Bank, soma_nm: np.ndarray) -> np.ndarray:
     lat, b = grown.lat, grown.geom.soma_cells
     owner = _unpad(lat, lat.owner, np.int64)
     comp = _unpad(lat, lat.comp, np.int64)
@@ -66,11 +66,11 @@ def _template_grid(grown, bank: _Bank) -> np.ndarray:
         for c, f in exits:
             if c in lat.exit_used:
                 exit_of[lat.coords(c)] = (f, lat.exit_used[c])
-    for o in grown.block_origin:
+    for o, r in zip(grown.block_origin, soma_nm):
         for pos in np.ndindex(b, b, b):
             cell = tuple(int(v) for v in o + np.asarray(pos))
             f, ec = exit_of.get(cell, (-1, 0))
-            tid[cell] = bank.id(("s", tuple(int(v) for v in pos), f, ec))
+            tid[cell] = bank.id(("s", tuple(int(v) for v in pos), f, ec, float(r)))
     return tid
 
 
@@ -318,7 +318,7 @@ def _channel_molecules(circuit: Circuit, pieces, area_bio: np.ndarray, config: T
     return parts, {c: float(f[j]) for j, c in enumerate(ch)}
 
 
-def _skeletons(grown, circuit: Circuit, geom: Geometry) -> pd.DataFrame:
+def _skeletons(grown, circuit: Circuit, geom: Geometry, soma_nm: np.ndarray) -> pd.DataFrame:
     lat = grown.lat
     p, vox = np.asarray(geom.pitch), np.asarray(geom.voxel_nm)
     owner = np.asarray(lat.owner)
@@ -331,7 +331,7 @@ def _skeletons(grown, circuit: Circuit, geom: Geometry) -> pd.DataFrame:
     ids = circuit.neuron_ids
     for i, o in enumerate(grown.block_origin):
         centre = (o * p + (b * p) // 2 + 0.5) * vox / 1000
-        rows.append((ids[i], i, -1, -1, *centre, geom.soma_radius_nm / 1000, SOMA))
+        rows.append((ids[i], i, -1, -1, *centre, soma_nm[i] / 1000, SOMA))
     for c in np.concatenate([exits, cells]):
         c = int(c)
         n = lat.owner[c]
@@ -368,7 +368,8 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
     if n >= np.iinfo(dtype).max:
         raise NeurophantomError(f"tissue: {n} neurons do not fit label dtype {dtype}")
     bank = _Bank(geom)
-    tid = _template_grid(grown, bank)
+    soma_nm = soma_radii_nm(geom, circuit.neurons["area_um2"].to_numpy(), config.soma_area_exponent)
+    tid = _template_grid(grown, bank, soma_nm)
     cell_label = np.where(owner >= 0, owner + 1, 0).astype(dtype)
     (blo, bhi, bax, blab, bpid), masks, info = _boxes(grown, circuit, config, owner)
     cell_boxes: dict = {}
@@ -397,7 +398,7 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
         "neuron_id": ids, "label": labels, "name": circuit.neurons["name"].to_numpy(),
         "cell_type": circuit.neurons["cell_type"].to_numpy(),
         "soma_z_um": centres[:, 0], "soma_y_um": centres[:, 1], "soma_x_um": centres[:, 2],
-        "soma_radius_um": np.full(n, geom.soma_radius_nm / 1000), "membrane_area_um2": area_bio,
+        "soma_radius_um": soma_nm / 1000, "membrane_area_um2": area_bio,
     })
     head = circuit.header()
     provenance = {k: head[k] for k in ("source", "dataset", "seed", "config", "counts", "channel_types", "receptor_types")}
@@ -409,6 +410,8 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
         "contact_window_vox": [int(v) for v in p // 2 + 1],
         "soma_cells": b,
         "soma_radius_nm": geom.soma_radius_nm,
+        "soma_radius_bounds_nm": list(geom.soma_bounds_nm()),
+        "soma_area_exponent": config.soma_area_exponent,
         "axon_radius_nm": geom.radius_nm[AXON],
         "dendrite_radius_nm": geom.radius_nm[DENDRITE],
         "soma_gap_cells": grown.frame.gap,
@@ -427,6 +430,6 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
     }
     return Phantom(
         labels=label_volume(plan, config.chunk_shape), voxel_size_nm=tuple(vox), neurons=neurons,
-        synapses=synapses, gap_junctions=gaps, molecules=molecules, skeletons=_skeletons(grown, circuit, geom),
+        synapses=synapses, gap_junctions=gaps, molecules=molecules, skeletons=_skeletons(grown, circuit, geom, soma_nm),
         provenance=provenance, config=config.model_dump(mode="json"), seed=config.seed, metadata=metadata,
     )

@@ -27,7 +27,13 @@ class TissueConfig(BaseModel):
     geometry_scale : float
         Phantom length per biological length (1.0 = real scale).
     axon_radius_um, dendrite_radius_um, soma_radius_um : float
-        Biological radii of axon and dendrite cables and of the soma sphere.
+        Biological radii of axon and dendrite cables and of the soma sphere of a neuron
+        of the circuit's median membrane area.
+    soma_area_exponent : float
+        A neuron's soma radius is ``soma_radius_um * (area / median area) **
+        soma_area_exponent`` (0.5: the soma's share of the membrane is the same in every
+        neuron; 0: one soma size for all), within what the soma block holds (see
+        :func:`~neurophantom.tissue.geometry.soma_radii_nm`).
     lattice_pitch_nm : float or None
         Spacing of the routing lattice in phantom nm; ``None`` picks the smallest pitch
         that holds the thickest cable and the largest contact patch with one voxel of
@@ -66,6 +72,7 @@ class TissueConfig(BaseModel):
     axon_radius_um: float = Field(0.12, gt=0.0)
     dendrite_radius_um: float = Field(0.3, gt=0.0)
     soma_radius_um: float = Field(1.4, gt=0.0)
+    soma_area_exponent: float = Field(0.5, ge=0.0, le=1.0)
     lattice_pitch_nm: Optional[float] = Field(None, gt=0.0)
     layout: Literal["auto", "circuit", "grid"] = "auto"
     soma_gap_cells: int = Field(2, ge=2, le=64)

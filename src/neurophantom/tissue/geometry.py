@@ -8,9 +8,11 @@ holds one of a few shapes (a *template*):
   that connects to the next cell of the same tree, a cylinder from the centre to that
   face (axis-aligned cables; the cross-section on a shared face is identical on both
   sides, so cables are continuous);
-- a soma cell: its part of the soma sphere (centred on a block of ``soma_cells``^3
-  cells) plus, on the six face-centre cells of the block, an exit cylinder where a
-  neurite leaves.
+- a soma cell: its part of the neuron's soma sphere (centred on a block of
+  ``soma_cells``^3 cells) plus, on the six face-centre cells of the block, an exit
+  cylinder where a neurite leaves; the cylinder runs through the whole exit cell (from
+  its inner face to its outer one), so a soma of any radius in
+  :meth:`Geometry.soma_bounds_nm` joins its exits.
 
 Every template leaves the outermost voxel layer of its cell empty except where a cable
 crosses a connected face, so two different neurons are always at least two voxels apart
@@ -51,8 +53,15 @@ class Geometry:
     pitch: tuple[int, int, int]
     radius_nm: dict
     soma_cells: int
-    soma_radius_nm: float
+    soma_radius_nm: float  # the reference soma (a neuron of the circuit's median membrane area)
     scale: float
+
+    def soma_bounds_nm(self) -> tuple[float, float]:
+        """Smallest and largest soma radius the block holds: the sphere must reach one
+        voxel into each exit cell (whose cable then joins it) and leave the block's outer
+        voxel layer empty."""
+        p, v, b = self.pitch_nm, np.asarray(self.voxel_nm), self.soma_cells
+        return float(np.max((b / 2 - 1) * p + v)), float(np.min(b * p / 2 - v))
 
     @property
     def pitch_nm(self) -> np.ndarray:
@@ -143,13 +152,30 @@ def choose_geometry(config: TissueConfig, contact_um2: np.ndarray, group: np.nda
     b = 3
     while r_soma > float(np.min(b * pitch_nm / 2 - vox)):
         b += 2
-    # The soma sphere must reach the centres of its exit cells, so that exits connect.
-    r_soma = max(r_soma, float(np.max((b - 1) / 2 * pitch_nm + vox)))
-    r_soma = min(r_soma, float(np.min(b * pitch_nm / 2 - vox)))
-    return Geometry(
-        voxel_nm=tuple(float(v) for v in vox), pitch=pitch, radius_nm=radius,
-        soma_cells=b, soma_radius_nm=r_soma, scale=s,
-    )
+    geom = Geometry(voxel_nm=tuple(float(v) for v in vox), pitch=pitch, radius_nm=radius,
+                    soma_cells=b, soma_radius_nm=r_soma, scale=s)
+    return dataclasses.replace(geom, soma_radius_nm=float(np.clip(r_soma, *geom.soma_bounds_nm())))
+
+
+def soma_radii_nm(geom: Geometry, area_um2: np.ndarray, exponent: float) -> np.ndarray:
+    """Soma radius of each neuron (phantom nm): the reference radius times
+    ``(area / median area) ** exponent``, inside :meth:`Geometry.soma_bounds_nm`, on a
+    grid of a quarter of the finest voxel (so neurons of one size share templates).
+
+    Larger neurons have larger somata (exponent 0.5 keeps the soma's share of the
+    membrane constant); cell types that differ in membrane area then differ in a shape a
+    receptor-blind scan sees, as pyramidal cells and interneurons do (Markram H et al.
+    2004, Interneurons of the neocortical inhibitory system, Nat Rev Neurosci 5:793-807).
+    Exponent 0 gives every neuron the reference soma.
+    """
+    area = np.asarray(area_um2, dtype=np.float64)
+    rel = np.ones_like(area)
+    ok = np.isfinite(area) & (area > 0)
+    if ok.any():
+        rel[ok] = (area[ok] / np.median(area[ok])) ** float(exponent)
+    lo, hi = geom.soma_bounds_nm()
+    q = min(geom.voxel_nm) / 4
+    return np.clip(np.round(np.clip(geom.soma_radius_nm * rel, lo, hi) / q) * q, lo, hi)
 
 
 def _centres(geom: Geometry) -> list[np.ndarray]:
@@ -190,15 +216,19 @@ def neurite_template(geom: Geometry, mask: int, comp: int) -> np.ndarray:
     return out
 
 
-def soma_template(geom: Geometry, pos: tuple[int, int, int], exit_face: int, exit_comp: int) -> np.ndarray:
-    """Cell ``pos`` (index inside the soma block) of the soma sphere, plus an exit cable."""
+def soma_template(geom: Geometry, pos: tuple[int, int, int], exit_face: int, exit_comp: int,
+                  radius_nm: float | None = None) -> np.ndarray:
+    """Cell ``pos`` (index inside the soma block) of a soma sphere of ``radius_nm``
+    (default the reference radius), plus an exit cable through the whole cell."""
+    r = geom.soma_radius_nm if radius_nm is None else float(radius_nm)
     x = _centres(geom)
     b = geom.soma_cells
     block_centre = b * geom.pitch_nm / 2
     d2 = sum((x[a] + pos[a] * geom.pitch_nm[a] - block_centre[a]) ** 2 for a in range(3))
-    out = np.broadcast_to(d2 <= geom.soma_radius_nm ** 2, geom.pitch).copy()
+    out = np.broadcast_to(d2 <= r * r, geom.pitch).copy()
     if exit_face >= 0:
         out |= _tube(geom, exit_face, geom.radius_nm[exit_comp])
+        out |= _tube(geom, exit_face ^ 1, geom.radius_nm[exit_comp])  # inward, to the sphere
     return out
 
 
