@@ -10,8 +10,8 @@ candidate. The steps:
 2. **Molecules**: receptor and connexin puncta within ``receptor_radius_nm`` of a contact
    face are given to that contact, on the side of the contact plane where they lie.
 3. **Kind**: electrical (gap junction) when connexins lie on both sides, or, for a scan
-   without barcodes, when the two neurites are of similar thickness (``gap_junctions``
-   rule); else chemical.
+   without barcodes, when the two neurites are of similar thickness and the arbors
+   (step 4) do not show an axon on one side (``gap_junctions`` rule); else chemical.
 4. **Direction**: a contact between a neuron's axon and another's dendrite or soma is
    directed axon -> dendrite (:mod:`.arbors`: the thinnest arbor of a segment with a
    soma is its axon; judged over the whole arbor, so robust where the contact's own
@@ -293,7 +293,9 @@ def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureM
         gap = (patches["connexin_a"].to_numpy() >= 0.5) & (patches["connexin_b"].to_numpy() >= 0.5)
     elif rule == "thickness":
         t_lo, t_hi = np.minimum(thick[:, 0], thick[:, 1]), np.maximum(thick[:, 0], thick[:, 1])
-        gap = (rec_total < 0.5) & (t_hi < cfg.gap_thickness_ratio * t_lo)
+        # An axon against a dendrite or soma (the arbors decide) is a chemical synapse:
+        # gap junctions join dendrites, and a thin dendrite can match an axon's calibre.
+        gap = (rec_total < 0.5) & (axon_side < 0) & (t_hi < cfg.gap_thickness_ratio * t_lo)
     else:
         gap = np.zeros(n, dtype=bool)
     by_arbor = (axon_side >= 0) & ~gap
