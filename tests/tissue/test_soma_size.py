@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from neurophantom.tissue import TissueConfig, grow_tissue
 from neurophantom.tissue.geometry import choose_geometry, soma_radii_nm
-from neurophantom.validate.phantom_check import check_phantom, read_back_circuit
+from neurophantom.validate.phantom_check import compare_with_circuit, read_back_circuit
 
 GEOM = choose_geometry(TissueConfig(), np.array([0.1, 0.2]), np.array([0, 1]), 4)
 
@@ -73,6 +73,7 @@ def test_rendered_somata_have_their_radius(spread_phantom):
 
 def test_small_somata_stay_connected(spread_phantom):
     circuit, ph = spread_phantom
-    assert check_phantom(ph, circuit).ok
-    comps = read_back_circuit(ph).neurons["components"].to_numpy()
+    back = read_back_circuit(ph)
+    assert compare_with_circuit(back, circuit, ph).ok
+    comps = back.neurons["components"].to_numpy()
     assert np.all(comps == 1), comps

@@ -108,14 +108,14 @@ def _distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(n > 0, sq * x.shape[1] / np.maximum(n, 1), np.inf)
 
 
-def _silhouette(x: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette (Rousseeuw 1987), computed exactly for the few hundred neurons here."""
-    d = np.sqrt(_distances(x, x))
+def _silhouette(d: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette (Rousseeuw 1987) from the pairwise distances ``d``, computed exactly
+    for the few hundred neurons here."""
     ks = np.unique(labels)
     if len(ks) < 2:
         return -1.0
-    s = np.zeros(len(x))
-    for i in range(len(x)):
+    s = np.zeros(len(d))
+    for i in range(len(d)):
         own = labels == labels[i]
         a = d[i, own].sum() / max(own.sum() - 1, 1)
         b = min(d[i, labels == k].mean() for k in ks if k != labels[i])
@@ -161,13 +161,14 @@ def cluster_types(profiles: pd.DataFrame, *, max_types: int = 6, seed: int = 0, 
     mean, sd = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
     x = (x - mean) / np.where(sd > 0, sd, 1.0)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(32,)))
+    d = np.sqrt(_distances(x, x))
     best = None
     for k in range(2, max(2, min(max_types, len(x) - 1)) + 1):
         runs = [_kmeans(x, k, rng) for _ in range(restarts)]
         lab = min((r for r in runs if len(np.unique(r[0])) == k), key=lambda r: r[1], default=(None, 0))[0]
         if lab is None:
             continue
-        score = _silhouette(x, lab)
+        score = _silhouette(d, lab)
         if best is None or score > best[0]:
             best = (score, lab)
     return np.zeros(len(x), dtype=int) if best is None else best[1]
@@ -176,11 +177,10 @@ def cluster_types(profiles: pd.DataFrame, *, max_types: int = 6, seed: int = 0, 
 def molecular_profiles(circuit: Circuit, sampled: np.ndarray) -> pd.DataFrame:
     """Per neuron (index: id): channel densities and, per receptor type, its share of the
     receptors at the neuron's sampled output synapses (NaN where none was sampled)."""
-    nrn = circuit.neurons.set_index("id")
     out = pd.DataFrame(index=pd.Index(circuit.neuron_ids, name="id"))
+    nrn = circuit.neurons.set_index("id").loc[out.index]
     for ch in circuit.channel_types:
-        v = nrn[ch].to_numpy(dtype=np.float64)
-        out[ch] = np.where(nrn["channels_observed"].to_numpy(), v, np.nan)
+        out[ch] = nrn[ch].astype(np.float64).where(nrn["channels_observed"].astype(bool))
     syn = circuit.synapses[sampled & circuit.synapses["receptors_observed"].to_numpy()]
     if len(syn) and circuit.receptor_types:
         mass = syn[list(circuit.receptor_types)].mul(syn["contact_area_um2"], axis=0).groupby(syn["pre"].to_numpy()).sum()
