@@ -176,10 +176,19 @@ PRESETS: dict[str, dict] = {"organoid": {}}
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:
+    """Set ``a.b.c=value`` inside nested sections, keeping every sibling default.
+
+    Free-form mappings whose own keys hold dots (``world.biophysics``) take the rest of
+    the key whole: ``world.biophysics.receptors.ampa.g_unit_pS=20`` sets that one entry.
+    """
     parts = key.split(".")
     cur = d
-    for p in parts[:-1]:
-        cur = cur.setdefault(p, {})
+    for i, p in enumerate(parts[:-1]):
+        rest = ".".join(parts[i:])
+        if rest in cur or p not in cur:
+            cur[rest] = value
+            return
+        cur = cur[p]
         if not isinstance(cur, dict):
             raise NeurophantomError(f"--set {key}: {p!r} is not a section")
     cur[parts[-1]] = value
@@ -189,8 +198,9 @@ def load_run_config(preset: str = "organoid", file: str | Path | None = None, se
     """The preset, overridden by a YAML/JSON file and by dotted ``sets``."""
     if preset not in PRESETS:
         raise NeurophantomError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-    data: dict = copy.deepcopy(PRESETS[preset])
-    data["preset"] = preset
+    # Start from the preset's full defaults, so that a file or --set changing one entry
+    # of a mapping (scan.tissue, world.biophysics) keeps the entries it does not name.
+    data: dict = RunConfig.model_validate({**copy.deepcopy(PRESETS[preset]), "preset": preset}).model_dump()
     if file is not None:
         p = Path(file)
         if not p.is_file():
