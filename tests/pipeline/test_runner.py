@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from neurophantom import NeurophantomError
-from neurophantom.pipeline import Stage, read_cache_log, run_pipeline
+from neurophantom.pipeline import Stage, read_cache_log, run_pipeline, upstream
 
 
 def _write(value_from):
@@ -48,6 +48,18 @@ def test_rerun_is_fully_cached_and_change_reruns_only_downstream(tmp_path):
     new = _events(tmp_path)[log0:]
     assert dict(new) == {"a": "cached", "b": "computed", "c": "cached", "d": "computed"}
     assert r3["d"].result["value"] == (1 + 5) + (1 + 10) + 100
+
+
+def test_partial_run_shares_the_whole_graphs_cache(tmp_path):
+    """``upstream`` keeps a target and its ancestors only; a later full run reuses them."""
+    part = upstream(_stages(), ["b"])
+    assert [s.name for s in part] == ["a", "b"]
+    run_pipeline(part, tmp_path)
+    log0 = len(read_cache_log(tmp_path))
+    run_pipeline(_stages(), tmp_path)
+    assert dict(_events(tmp_path)[log0:]) == {"a": "cached", "b": "cached", "c": "computed", "d": "computed"}
+    with pytest.raises(NeurophantomError, match="unknown pipeline stage 'zz'"):
+        upstream(_stages(), ["zz"])
 
 
 def test_graph_errors_are_clear(tmp_path):

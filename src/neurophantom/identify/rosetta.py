@@ -57,6 +57,11 @@ from ..types import Circuit
 
 #: Least density, relative to the receptor's median where detected, that counts as present.
 PRESENT_FRACTION = 0.1
+#: A segment holds a soma when its largest inscribed sphere is at least this many times
+#: its mean neurite radius (somata are several times wider than their neurites; a
+#: fragment's deepest point is a slightly thicker stretch of neurite: ratios 1.2-1.8 on
+#: the organoid's fragments, 2.1-5.5 on segments with a soma).
+SOMA_WIDTH = 2.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -77,11 +82,15 @@ class RosettaMap:
     n_types: int
     type_sizes: tuple[int, ...] = ()
     shape_accuracy_loo: float = float("nan")
+    n_fragments: int = 0  # training segments without a soma
+    n_fragments_typed: int = 0  # of which typed by what their outputs release
 
     def to_dict(self) -> dict:
         return {
             "n_types": self.n_types,
             "type_sizes": list(self.type_sizes),
+            "training_fragments": self.n_fragments,
+            "training_fragments_typed": self.n_fragments_typed,
             "shape_type_accuracy_leave_one_out": float(self.shape_accuracy_loo),
             "features": list(self.feature_names),
             "n_training_synapses": self.n_training_synapses,
@@ -121,6 +130,16 @@ def _silhouette(d: np.ndarray, labels: np.ndarray) -> float:
         b = min(d[i, labels == k].mean() for k in ks if k != labels[i])
         s[i] = (b - a) / max(a, b) if max(a, b) > 0 else 0.0
     return float(s.mean())
+
+
+def has_soma(features: pd.DataFrame) -> np.ndarray:
+    """Per row: does the segment hold a soma (see :data:`SOMA_WIDTH`)? Without the
+    ``soma_radius_um`` and ``mean_radius_um`` features every row counts as a whole cell."""
+    if not {"soma_radius_um", "mean_radius_um"} <= set(features.columns):
+        return np.ones(len(features), dtype=bool)
+    soma = features["soma_radius_um"].to_numpy(np.float64)
+    neurite = features["mean_radius_um"].to_numpy(np.float64)
+    return soma >= SOMA_WIDTH * np.where(np.isfinite(neurite), neurite, np.inf)
 
 
 def _log_features(features: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
@@ -190,9 +209,13 @@ def molecular_profiles(circuit: Circuit, sampled: np.ndarray) -> pd.DataFrame:
     return out
 
 
-def _within_standardised(features: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
-    """Log features standardised within one reconstruction (a modality's bias cancels)."""
-    return _standardise(_log_features(features, names))[0]
+def _within_standardised(features: pd.DataFrame, names: Sequence[str], cells: np.ndarray | None = None) -> np.ndarray:
+    """Log features standardised within one reconstruction (a modality's bias cancels),
+    by the mean and spread of its whole cells (``cells``; default all rows)."""
+    x = _log_features(features, names)
+    ref = x if cells is None or not np.any(cells) else x[np.asarray(cells, dtype=bool)]
+    _, mean, sd = _standardise(ref)
+    return (x - mean) / sd
 
 
 def _lda_fit(x: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,9 +242,35 @@ def _loo_accuracy(x: np.ndarray, labels: np.ndarray, k: int) -> float:
 
 
 def assign_types(rmap: RosettaMap, features: pd.DataFrame) -> np.ndarray:
-    """Most likely type of each neuron of one reconstruction, from its shape alone."""
-    x = _within_standardised(features, rmap.feature_names)
-    return _lda_predict(x, rmap.class_means, rmap.within_var, rmap.log_prior)
+    """Most likely type of each neuron of one reconstruction, from its shape alone. A
+    fragment without a soma shows no cell shape: it takes the commonest type (the
+    classifier's prior), the best guess with nothing else known."""
+    cells = has_soma(features)
+    x = _within_standardised(features, rmap.feature_names, cells)
+    out = _lda_predict(x, rmap.class_means, rmap.within_var, rmap.log_prior)
+    return np.where(cells, out, int(np.argmax(rmap.log_prior)))
+
+
+def _type_fragments(profiles: pd.DataFrame, labels: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Types of the fragments (rows not in ``cells``): the type whose cells release the
+    receptor mix nearest to what the fragment's sampled outputs release (an axon piece
+    carries its cell's transmitter); -1 where none of its outputs was sampled (or for a
+    dendrite piece, which releases nothing)."""
+    out = labels.copy()
+    rel = profiles.filter(like="releases_").to_numpy(dtype=np.float64)
+    frag = np.flatnonzero(~cells)
+    if not rel.shape[1] or not frag.size:
+        return out
+    k = int(labels[cells].max()) + 1
+    cent = np.full((k, rel.shape[1]), np.nan)
+    for t in range(k):
+        m = rel[cells & (labels == t)]
+        seen = np.isfinite(m).any(axis=0)
+        cent[t, seen] = np.nanmean(m[:, seen], axis=0)
+    d = _distances(rel[frag], cent)
+    typed = np.isfinite(d).any(axis=1)
+    out[frag[typed]] = np.argmin(d[typed], axis=1)
+    return out
 
 
 def sample_training(circuit: Circuit, fraction: float, seed: int) -> np.ndarray:
@@ -250,24 +299,36 @@ def learn_rosetta(
     names = tuple(features[0].columns)
     sampled = [sample_training(c, fraction, seed + k) for k, c in enumerate(circuits)]
     profiles = pd.concat([molecular_profiles(c, m) for c, m in zip(circuits, sampled)], ignore_index=True)
-    labels = cluster_types(profiles, max_types=max_types, seed=seed)
+    # Types are learned on whole cells; fragments (pieces of neurite split off by the
+    # segmentation) would otherwise form a "type" of their own, with partial channel
+    # counts and no cell shape.
+    whole = [has_soma(f.loc[c.neuron_ids]) for c, f in zip(circuits, features)]
+    cells = np.concatenate(whole)
+    if cells.sum() < 3:
+        raise NeurophantomError(f"the Rosetta map needs at least 3 segments with a soma, found {int(cells.sum())}")
+    labels = np.full(len(profiles), -1)
+    labels[cells] = cluster_types(profiles[cells], max_types=max_types, seed=seed)
     n_types = int(labels.max()) + 1
-    shape_x = np.concatenate([_within_standardised(f.loc[c.neuron_ids], names) for c, f in zip(circuits, features)])
-    class_means, within_var, log_prior = _lda_fit(shape_x, labels, n_types)
+    labels = _type_fragments(profiles, labels, cells)
+    shape_x = np.concatenate([_within_standardised(f.loc[c.neuron_ids], names, w) for c, f, w in zip(circuits, features, whole)])
+    class_means, within_var, log_prior = _lda_fit(shape_x[cells], labels[cells], n_types)
     receptors = tuple(circuits[0].receptor_types)
     channels = tuple(circuits[0].channel_types)
     rows, offset = [], 0
     chan_rows = []
     for c, use in zip(circuits, sampled):
         lab = dict(zip(c.neuron_ids, labels[offset : offset + c.n_neurons]))
+        is_cell = dict(zip(c.neuron_ids, cells[offset : offset + c.n_neurons]))
         offset += c.n_neurons
         syn = c.synapses[use & c.synapses["receptors_observed"].to_numpy()]
+        syn = syn[[lab[i] >= 0 and lab[j] >= 0 for i, j in zip(syn["pre"], syn["post"])]]  # type pair known
         rows.append(pd.DataFrame({
             "pre_t": [lab[i] for i in syn["pre"]], "post_t": [lab[i] for i in syn["post"]],
             "log_size": np.log(syn["contact_area_um2"].to_numpy()),
             **{r: syn[r].to_numpy() for r in receptors},
         }))
-        nrn = c.neurons[c.neurons["channels_observed"].to_numpy()]
+        # Channel densities of whole cells only: a fragment holds part of a cell's membrane.
+        nrn = c.neurons[c.neurons["channels_observed"].to_numpy() & c.neurons["id"].map(is_cell).to_numpy(dtype=bool)]
         if len(nrn):
             chan_rows.append(pd.DataFrame({"t": [lab[i] for i in nrn["id"]], **{ch: nrn[ch].to_numpy() for ch in channels}}))
     data = pd.concat(rows, ignore_index=True)
@@ -313,8 +374,9 @@ def learn_rosetta(
         receptor_types=receptors, channel_types=channels,
         presence=presence, intercept=intercept, global_intercept=g_int, slope=slope, residual_sd=res_sd,
         channel_log_mean=ch_mean, n_training_synapses=len(data), n_types=n_types,
-        type_sizes=tuple(int(v) for v in np.bincount(labels, minlength=n_types)),
-        shape_accuracy_loo=_loo_accuracy(shape_x, labels, n_types),
+        type_sizes=tuple(int(v) for v in np.bincount(labels[cells], minlength=n_types)),
+        shape_accuracy_loo=_loo_accuracy(shape_x[cells], labels[cells], n_types),
+        n_fragments=int((~cells).sum()), n_fragments_typed=int(((~cells) & (labels >= 0)).sum()),
     )
 
 

@@ -4,3 +4,4 @@ from .runner import Stage as Stage
 from .runner import StageResult as StageResult
 from .runner import read_cache_log as read_cache_log
 from .runner import run_pipeline as run_pipeline
+from .runner import upstream as upstream

@@ -26,7 +26,7 @@ from .runner import Stage, StageResult, run_pipeline
 from .specimen import record_stage, scan_stage, tissue_stage, truth_stage
 
 #: Bump when a stage's code changes what it writes (invalidates old caches).
-CODE_VERSION = "7"
+CODE_VERSION = "8"
 
 
 def reconstruct_stage(out: Path, inputs, cfg) -> dict:

@@ -63,6 +63,22 @@ def _key(stage: Stage, dep_keys: Sequence[str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def upstream(stages: Sequence[Stage], targets: Sequence[str]) -> list[Stage]:
+    """The ``targets`` and every stage they depend on, directly or not (a partial run:
+    the same stage folders and keys as the whole graph, so the two share a cache)."""
+    by_name = {s.name: s for s in stages}
+    need: set[str] = set()
+    todo = list(targets)
+    while todo:
+        name = todo.pop()
+        if name not in by_name:
+            raise NeurophantomError(f"unknown pipeline stage {name!r}")
+        if name not in need:
+            need.add(name)
+            todo.extend(by_name[name].deps)
+    return [s for s in stages if s.name in need]
+
+
 def _order(stages: Sequence[Stage]) -> list[Stage]:
     by_name = {s.name: s for s in stages}
     if len(by_name) != len(stages):

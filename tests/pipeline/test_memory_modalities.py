@@ -1,0 +1,78 @@
+"""Is synapse size enough? Memory recall through the two scanning modalities.
+
+The organoid stores one memory (a Hebbian assembly of 10 pyramidal cells whose mutual
+synapses carry 61x the AMPA receptors, and at ``receptor_predictability`` = 0 as many
+more NMDA receptors). How much of it shows in synapse size follows the world's
+``receptor_predictability`` (sources/organoid_receptors.py): at 1 the assembly's
+synapses grow with their receptors, at 0 no shape reveals them. Each world runs the main
+job up to ``function`` (the same stages and caches as ``neurophantom run``): identify the
+map on a training specimen, then emulate a held-out specimen from its barcoded
+expansion scan, and from its receptor-blind synchrotron scan filled by the Rosetta map
+learned on 30% of the training specimen's barcoded synapses; cue half the assembly in
+the truth and in both emulations (same cue, same background noise) and score recall.
+
+Oracle: the ground truth's own recall in the same run, and the ordering the question
+predicts, asserted as fractions of the truth's score (no absolute numbers): a pipeline
+*recovers* the memory when its recall is at least a fifth of the truth's (its uncued
+half rises beyond the other excitatory cells at least a fifth as much, relative to the
+cue's own rise, as the truth's does), and *does not* when its recall is below a tenth of
+the truth's. Measured on these seeds (recall scores truth / barcoded / Rosetta):
+predictability 0: 0.46 / 0.11 / -0.00; predictability 1: 1.08 / 0.43 / 0.59.
+
+The barcoded emulation's margin at predictability 0 is thin (0.11 against 0.09 needed):
+its connectome carries the assembly (AMPA on assembly synapses within 1% of the truth's),
+but the map identified on this strongly recurrent world is off (AMPA 2 pS per receptor
+against the library's 20, compensated by a low capacitance), so the emulation fires the
+cue at 65 Hz where the truth fires it at 45 Hz and completes less of the pattern. With
+the true AMPA conductance the same emulation recalls 0.95. Better identification in
+recurrent worlds is open work (see issue 5's notes).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from neurophantom.pipeline.config import load_run_config
+from neurophantom.pipeline.main import build_stages
+from neurophantom.pipeline import run_pipeline, upstream
+
+#: The memory world: 24 neurons (16 pyramidal), one assembly of 10, two recall trials.
+WORLD = {
+    "world.n_neurons": 24,
+    "world.n_patterns": 1,
+    "world.pattern_size": 10,
+    "world.memory_strength": 60.0,
+    "function.recall_trials": 2,
+}
+RECOVERED = 0.2
+LOST = 0.10
+
+
+def _recall(tmp_path_factory, predictability: float) -> dict:
+    cfg = load_run_config(sets={**WORLD, "world.receptor_predictability": predictability})
+    out = tmp_path_factory.mktemp(f"memory_p{predictability:g}")
+    res = run_pipeline(upstream(build_stages(cfg), ["function"]), out)["function"].result
+    print(json.dumps({k: v["score"] for k, v in res.items()}))
+    return {k: float(v["score"]) for k, v in res.items()}
+
+
+@pytest.mark.xdist_group("memory_p0")
+def test_receptor_barcodes_recover_a_memory_that_shape_does_not_show(tmp_path_factory):
+    """``receptor_predictability`` = 0: the barcoded emulation recalls, the Rosetta one
+    does not (its assembly synapses look like any other)."""
+    s = _recall(tmp_path_factory, 0.0)
+    assert s["truth"] > 0.2, s  # the world does hold a memory
+    assert s["emulation"] >= RECOVERED * s["truth"], s
+    assert s["rosetta"] < LOST * s["truth"], s
+
+
+@pytest.mark.xdist_group("memory_p1")
+def test_both_modalities_recover_a_memory_that_shape_shows(tmp_path_factory):
+    """``receptor_predictability`` = 1: synapse size carries the memory, so the Rosetta
+    map (size -> receptors) recovers it as the barcodes do."""
+    s = _recall(tmp_path_factory, 1.0)
+    assert s["truth"] > 0.2, s
+    assert s["emulation"] >= RECOVERED * s["truth"], s
+    assert s["rosetta"] >= RECOVERED * s["truth"], s
