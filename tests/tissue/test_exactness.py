@@ -4,7 +4,6 @@ and channel density of the Circuit, and nothing else touches."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest

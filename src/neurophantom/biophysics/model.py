@@ -14,7 +14,7 @@ simulates a batch of parameter sets.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal
 
 import jax
 import jax.numpy as jnp

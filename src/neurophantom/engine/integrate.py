@@ -13,7 +13,6 @@ from typing import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .._errors import NeurophantomError
 from ..biophysics.model import Model

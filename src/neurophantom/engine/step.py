@@ -236,7 +236,6 @@ def step(model: Model, consts: StepConsts, state: State, drive_t, key_t, k) -> t
     """
     m = model.meta
     dt = consts.dt
-    n = m.n
     v = state.v
     c = coefficients(model, consts, state, drive_t)
     if consts.method == "exp_midpoint":

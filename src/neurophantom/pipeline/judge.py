@@ -21,7 +21,7 @@ from ..identify.map import MapNames, apply_map, extend_map, init_theta, make_tem
 from ..identify.register import register
 from ..types import Circuit
 from ..types.stimulus import Noise, Step, Stimulus
-from .learn import _theta_from_json, calibrated, load_reconstruction, reference_library
+from .learn import _theta_from_json, calibrated, reference_library
 
 
 def _map_stimulus(stim: Stimulus, mapping: dict[int, int]) -> Stimulus:
