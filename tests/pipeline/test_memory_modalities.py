@@ -30,8 +30,6 @@ recurrent worlds is open work (see issue 5's notes).
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from neurophantom.pipeline.config import load_run_config
@@ -54,7 +52,6 @@ def _recall(tmp_path_factory, predictability: float) -> dict:
     cfg = load_run_config(sets={**WORLD, "world.receptor_predictability": predictability})
     out = tmp_path_factory.mktemp(f"memory_p{predictability:g}")
     res = run_pipeline(upstream(build_stages(cfg), ["function"]), out)["function"].result
-    print(json.dumps({k: v["score"] for k, v in res.items()}))
     return {k: float(v["score"]) for k, v in res.items()}
 
 

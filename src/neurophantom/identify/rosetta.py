@@ -149,6 +149,15 @@ def _log_features(features: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     return np.log1p(np.clip(x, 0.0, None))
 
 
+def _update_centres(cent: np.ndarray, x: np.ndarray, labels: np.ndarray) -> None:
+    """Set each row ``t`` of ``cent`` to the mean of the rows of ``x`` labelled ``t``, over
+    the values observed (NaN = not observed); a feature no member observes keeps its value."""
+    for t in range(len(cent)):
+        m = x[labels == t]
+        seen = np.isfinite(m).any(axis=0)
+        cent[t, seen] = np.nanmean(m[:, seen], axis=0)
+
+
 def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 100) -> tuple[np.ndarray, float]:
     """Lloyd's k-means with k-means++ seeding on partial distances (NaN-aware; scipy's
     ``kmeans2`` needs complete data). Returns (labels, within-cluster sum of squares)."""
@@ -164,10 +173,7 @@ def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 100) -
         if np.array_equal(new, lab):
             break
         lab = new
-        for t in range(k):
-            m = x[lab == t]
-            seen = np.isfinite(m).any(axis=0)  # a feature no member observes keeps its centre
-            cent[t, seen] = np.nanmean(m[:, seen], axis=0)
+        _update_centres(cent, x, lab)
     d = _distances(x, cent)[np.arange(len(x)), lab]
     return lab, float(np.sum(np.where(np.isfinite(d), d, 0.0)))
 
@@ -261,12 +267,8 @@ def _type_fragments(profiles: pd.DataFrame, labels: np.ndarray, cells: np.ndarra
     frag = np.flatnonzero(~cells)
     if not rel.shape[1] or not frag.size:
         return out
-    k = int(labels[cells].max()) + 1
-    cent = np.full((k, rel.shape[1]), np.nan)
-    for t in range(k):
-        m = rel[cells & (labels == t)]
-        seen = np.isfinite(m).any(axis=0)
-        cent[t, seen] = np.nanmean(m[:, seen], axis=0)
+    cent = np.full((int(labels[cells].max()) + 1, rel.shape[1]), np.nan)
+    _update_centres(cent, rel[cells], labels[cells])
     d = _distances(rel[frag], cent)
     typed = np.isfinite(d).any(axis=1)
     out[frag[typed]] = np.argmin(d[typed], axis=1)
@@ -302,7 +304,8 @@ def learn_rosetta(
     # Types are learned on whole cells; fragments (pieces of neurite split off by the
     # segmentation) would otherwise form a "type" of their own, with partial channel
     # counts and no cell shape.
-    whole = [has_soma(f.loc[c.neuron_ids]) for c, f in zip(circuits, features)]
+    features = [f.loc[c.neuron_ids] for c, f in zip(circuits, features)]
+    whole = [has_soma(f) for f in features]
     cells = np.concatenate(whole)
     if cells.sum() < 3:
         raise NeurophantomError(f"the Rosetta map needs at least 3 segments with a soma, found {int(cells.sum())}")
@@ -310,7 +313,7 @@ def learn_rosetta(
     labels[cells] = cluster_types(profiles[cells], max_types=max_types, seed=seed)
     n_types = int(labels.max()) + 1
     labels = _type_fragments(profiles, labels, cells)
-    shape_x = np.concatenate([_within_standardised(f.loc[c.neuron_ids], names, w) for c, f, w in zip(circuits, features, whole)])
+    shape_x = np.concatenate([_within_standardised(f, names, w) for f, w in zip(features, whole)])
     class_means, within_var, log_prior = _lda_fit(shape_x[cells], labels[cells], n_types)
     receptors = tuple(circuits[0].receptor_types)
     channels = tuple(circuits[0].channel_types)
