@@ -88,6 +88,23 @@ class Specimen:
         idx = pd.Categorical(names, categories=proteins).codes.astype(np.int64)
         pos = mol[["z_nm", "y_nm", "x_nm"]].to_numpy(dtype=np.float64)
         src = {"phantom_seed": int(phantom.seed), "phantom_shape": list(phantom.shape),
-               "phantom_voxel_size_nm": list(phantom.voxel_size_nm)}
+               "phantom_voxel_size_nm": list(phantom.voxel_size_nm), "representation": representation(phantom)}
         src.update(source or {})
         return cls(phantom.labels, phantom.voxel_size_nm, pos, idx, proteins, src)
+
+
+def representation(phantom) -> dict[str, Any]:
+    """How the phantom draws its specimen smaller than life, which a scan of real tissue
+    would not need undoing: lengths scaled by ``geometry_scale``, membrane drawn as
+    ``1 / membrane_area_factor`` of its area (abbreviated arbors, no spines), and each
+    channel type's molecules thinned to ``channel_sampling_fraction`` (a compute budget).
+    The scan passes it on, as a lab knows its own expansion factor, so that the
+    reconstruction reports the specimen's membrane and molecule numbers, not the
+    drawing's. It carries no fact about the specimen's biology."""
+    meta = phantom.metadata
+    types = list(meta.get("channel_types", []))
+    f = meta.get("channel_sampling_fraction", 1.0)
+    frac = {c: float(f.get(c, 1.0)) for c in types} if isinstance(f, dict) else {c: float(f) for c in types}
+    return {"geometry_scale": float(meta.get("geometry_scale", 1.0)),
+            "membrane_area_factor": float(meta.get("membrane_area_factor", 1.0)),
+            "channel_sampling_fraction": frac}

@@ -34,18 +34,15 @@ def truth_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -
 
 def tissue_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """Fold the specimen into 3D; the living specimen's somata sit where the phantom's do."""
-    from ..tissue import grow_tissue
+    from ..tissue import grow_tissue, specimen_circuit
     from ..tissue.config import TissueConfig
 
     truth = Circuit.load(inputs["truth"] / "circuit")
     phantom = grow_tissue(truth, TissueConfig(seed=int(cfg["seed"]), **cfg["tissue"]))
     phantom.save(out / "phantom")
-    # The same specimen, alive: soma positions in the phantom's frame (um), so that the
-    # microscope's ROIs and the scan share one coordinate frame.
-    soma = phantom.neurons.set_index("neuron_id").loc[truth.neuron_ids]
-    nrn = truth.neurons.copy()
-    nrn["x_um"], nrn["y_um"], nrn["z_um"] = (soma[c].to_numpy() for c in ("soma_x_um", "soma_y_um", "soma_z_um"))
-    truth.replace(neurons=nrn).save(out / "specimen")
+    # The same specimen, alive: the membranes the phantom draws and soma positions in its
+    # frame (um), so that the microscope's ROIs and the scan share one coordinate frame.
+    specimen_circuit(truth, phantom).save(out / "specimen")
     shape = tuple(int(s) for s in phantom.labels.shape)
     return {"shape_zyx": list(shape), "voxel_size_nm": list(phantom.voxel_size_nm), "voxels": int(np.prod(shape))}
 

@@ -86,7 +86,13 @@ def neuron_table(scan: Scan, segments: pd.DataFrame, morph: pd.DataFrame, faces:
         # Undecided puncta off the contacts could be any channel of this neuron.
         unknown = np.bincount(pos[ok], weights=puncta["unknown"].to_numpy()[ok], minlength=len(ids))
     area_um2 = seen_nm2 / 1e6
-    dens = counts / eff / area_um2[:, None] * s2
+    # Undo the phantom's drawing conventions (instruments.specimen.representation): the
+    # membrane is drawn as 1/factor of its area and channel molecules thinned per type.
+    rep = (scan.provenance or {}).get("representation", {})
+    factor = float(rep.get("membrane_area_factor", 1.0))
+    sampled = rep.get("channel_sampling_fraction", {})
+    frac = np.array([float(sampled.get(c, 1.0)) for c in channels]) if len(channels) else np.ones(0)
+    dens = counts / eff / frac[None, :] / (factor * area_um2[:, None]) * s2
     dens[~observed] = np.nan
     morph_cols = morph.columns
     cell_type = cluster_cell_types(m.reset_index(), config.morphology.cell_type_clusters, config.morphology.cluster_seed) \
@@ -98,7 +104,7 @@ def neuron_table(scan: Scan, segments: pd.DataFrame, morph: pd.DataFrame, faces:
     neurons = {
         "id": ids, "name": np.array([f"seg{i:06d}" for i in ids], dtype=object), "cell_type": cell_type,
         "z_um": _um(m["soma_z_vox"], 0, scan), "y_um": _um(m["soma_y_vox"], 1, scan), "x_um": _um(m["soma_x_vox"], 2, scan),
-        "area_um2": area_um2 / s2, "release": release, "channels_observed": observed,
+        "area_um2": factor * area_um2 / s2, "release": release, "channels_observed": observed,
     }
     nrn = pd.DataFrame(neurons)
     for j, c in enumerate(channels):
@@ -114,14 +120,15 @@ def neuron_table(scan: Scan, segments: pd.DataFrame, morph: pd.DataFrame, faces:
     })
     for c in ("cable_length_um", "mean_radius_um", "median_radius_um"):
         morphology[c] = morphology[c] / config.geometry_scale
-    sd = _sd(counts, unknown[:, None], eff) / area_um2[:, None] * s2
+    sd = _sd(counts, unknown[:, None], eff) / frac[None, :] / (factor * area_um2[:, None]) * s2
     rows = []
     for j, c in enumerate(channels):
         rows.append(pd.DataFrame({
             "kind": "channel", "synapse_id": -1, "neuron": ids, "protein": c,
-            "count": np.where(observed, counts[:, j] / eff, np.nan), "count_sd": np.where(observed, _sd(counts[:, j], unknown, eff), np.nan),
+            "count": np.where(observed, counts[:, j] / eff / frac[j], np.nan),
+            "count_sd": np.where(observed, _sd(counts[:, j], unknown, eff) / frac[j], np.nan),
             "density_per_um2": dens[:, j], "density_sd": np.where(observed, sd[:, j], np.nan),
-            "area_um2": area_um2 / s2, "unknown_molecules": unknown / eff, "observed": observed}))
+            "area_um2": factor * area_um2 / s2, "unknown_molecules": unknown / eff, "observed": observed}))
     return nrn, morphology, pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 

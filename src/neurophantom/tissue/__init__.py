@@ -10,3 +10,4 @@ rendered lazily chunk by chunk (:mod:`.render`).
 from .config import TissueConfig as TissueConfig
 from .grow import grow_tissue as grow_tissue
 from .render import render_block as render_block
+from .specimen import specimen_circuit as specimen_circuit

@@ -15,12 +15,14 @@ from .layout import SiteMap
 from .molecules import (CHANNEL_KEY, CONNEXIN_KEY, RECEPTOR_KEY, _rng, exposed_surface, molecule_frame,
                         patch_points, points_block)
 from .render import RenderPlan, label_volume, render_block
+from .surface import label_surface_nm2, membrane_area_factor
 
 RULES = {
     "contact_voxels": "max(1, rint(contact_area_um2 * geometry_scale**2 / voxel face area normal to contact_axis))",
     "receptors": "rint(density * contact_area_um2) per receptor type, on the postsynaptic side of the contact",
     "connexins": "rint(connexin_count) hemichannels on each side of the gap-junction contact",
-    "channels": "rint(density * membrane_area_um2 * channel_sampling_fraction[type]) per channel type, on soma and dendrite membrane",
+    "channels": "rint(density * specimen_area_um2 * channel_sampling_fraction[type]) per channel type, on soma and dendrite membrane",
+    "specimen_area_um2": "membrane_area_factor * surface_area_um2 (every face of the neuron's label, biological um^2)",
     "gap_contact_area_um2": "connexin_count / connexin_density_per_um2",
 }
 
@@ -386,9 +388,14 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
         for col in cols:
             df[f"{col}_label"] = labels[circuit.index_of(df[col].to_numpy())] if len(df) else np.zeros(0, np.int64)
     pieces, area_nm2 = _membranes(grown, plan, bank, labels)
-    area_bio = area_nm2 / 1e6 / config.geometry_scale ** 2
+    s2 = config.geometry_scale ** 2
+    area_bio = area_nm2 / 1e6 / s2
+    surface_bio = label_surface_nm2(plan.shape, geom.voxel_nm, n, chunks=config.chunk_shape,
+                                    read_block=lambda lo, hi: render_block(plan, lo, hi))[labels] / 1e6 / s2
+    factor = membrane_area_factor(circuit.neurons["area_um2"].to_numpy(), surface_bio, config.membrane_area_factor)
+    specimen_area = factor * surface_bio
     parts = _contact_molecules(info, circuit, owner, geom, ids, config.seed)
-    ch_parts, f = _channel_molecules(circuit, pieces, area_bio, config, geom)
+    ch_parts, f = _channel_molecules(circuit, pieces, specimen_area, config, geom)
     molecules = molecule_frame(parts + ch_parts)
     p = np.asarray(geom.pitch)
     vox = np.asarray(geom.voxel_nm)
@@ -399,6 +406,7 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
         "cell_type": circuit.neurons["cell_type"].to_numpy(),
         "soma_z_um": centres[:, 0], "soma_y_um": centres[:, 1], "soma_x_um": centres[:, 2],
         "soma_radius_um": soma_nm / 1000, "membrane_area_um2": area_bio,
+        "surface_area_um2": surface_bio, "specimen_area_um2": specimen_area,
     })
     head = circuit.header()
     provenance = {k: head[k] for k in ("source", "dataset", "seed", "config", "counts", "channel_types", "receptor_types")}
@@ -422,6 +430,7 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
         "layout": site_map.mode,
         "layout_plane_axes": ["zyx"[a] for a in site_map.plane],
         "channel_sampling_fraction": f,
+        "membrane_area_factor": factor,
         "connexin_density_per_um2": config.connexin_density_per_um2,
         "channel_types": list(circuit.channel_types),
         "receptor_types": list(circuit.receptor_types),

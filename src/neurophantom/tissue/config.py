@@ -55,6 +55,12 @@ class TissueConfig(BaseModel):
         Cap on channel molecules; above it each channel type's count is scaled by its
         own sampling fraction, rare types kept whole or thinned least (water-filling;
         the fractions are recorded in the phantom metadata).
+    membrane_area_factor : float or None
+        The specimen's membrane per unit of rendered surface (the phantom abbreviates
+        arbors and draws no spines); a neuron's membrane area, which the ground truth
+        simulates and its channel molecules are counted on, is this factor times the
+        surface of its label. ``None``: the factor that gives the median neuron the
+        circuit's median ``area_um2`` (recorded in the phantom metadata).
     connexin_density_per_um2 : float
         Gap-junction plaque density: a junction of ``n`` channels gets a contact of
         ``n / connexin_density_per_um2`` um^2.
@@ -80,6 +86,7 @@ class TissueConfig(BaseModel):
     neuropil_fill: float = Field(0.25, gt=0.0, le=0.5)
     chunk_shape: tuple[int, int, int] = (128, 128, 128)
     max_channel_molecules: int = Field(200_000, ge=0)
+    membrane_area_factor: Optional[float] = Field(None, gt=0.0, le=1e4)
     connexin_density_per_um2: float = Field(1.0e4, gt=0.0)
     max_route_expansions: int = Field(200_000, ge=100)
     label_dtype: Literal["uint32", "uint64"] = "uint32"

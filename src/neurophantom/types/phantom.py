@@ -13,7 +13,11 @@ A Phantom is immutable and validated on construction. It holds
     ``labels``), ``name``, ``cell_type``, soma centre ``soma_z_um, soma_y_um, soma_x_um``
     (phantom frame, um from the volume origin), ``soma_radius_um``,
     ``membrane_area_um2`` (rendered soma + dendrite membrane that carries the channel
-    molecules, in biological um^2, i.e. divided by ``geometry_scale**2``).
+    molecules, in biological um^2, i.e. divided by ``geometry_scale**2``); optionally
+    ``surface_area_um2`` (every face of the neuron's label, biological um^2: what a
+    perfect segmentation measures) and ``specimen_area_um2`` (the specimen's membrane,
+    ``membrane_area_factor`` x surface: the area the ground truth simulates and its
+    channel molecules are counted on).
 ``synapses`` : one row per synapse-partner pair (a polyadic release site has several rows)
     ``synapse_id, pre, post`` (neuron ids), ``pre_label, post_label``, contact centre
     ``z_um, y_um, x_um`` (phantom frame) and ``z_vox, y_vox, x_vox`` (the postsynaptic
@@ -101,6 +105,8 @@ SKELETON_COLUMNS = {
     "neuron_id": "int64", "node_id": "int64", "parent_id": "int64",
     "z_um": "float64", "y_um": "float64", "x_um": "float64", "radius_um": "float64", "compartment": "str",
 }
+#: Columns a table may carry (phantoms from before they existed lack them).
+OPTIONAL_COLUMNS = {"neurons": {"surface_area_um2": "float64", "specimen_area_um2": "float64"}}
 TABLES = {
     "neurons": NEURON_COLUMNS,
     "synapses": SYNAPSE_COLUMNS,
@@ -126,8 +132,11 @@ def _normalise(df: Any, table: str) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise _fail(table, None, f"expected a pandas DataFrame, got {type(df).__name__}")
     out = {}
-    for col, kind in TABLES[table].items():
+    optional = OPTIONAL_COLUMNS.get(table, {})
+    for col, kind in {**TABLES[table], **optional}.items():
         if col not in df.columns:
+            if col in optional:
+                continue
             raise _fail(table, col, "missing column")
         s = df[col]
         if kind == "str":

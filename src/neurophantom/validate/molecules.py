@@ -120,6 +120,11 @@ def molecule_scores(phantom, uncertainty: pd.DataFrame, rec_rows: pd.DataFrame, 
     pairs = [(s, t) for s, t in sorted(neuron_map.items()) if s in ch.index]
     t_ch = ccount.reindex([t for _, t in pairs], fill_value=0)
     r_ch = ch.reindex([s for s, _ in pairs]).fillna(0.0)
+    # The reconstruction reports the specimen's channel counts; the phantom holds a sampled
+    # fraction of them (tissue.assemble.channel_sampling_fractions): compare like with like.
+    frac = phantom.metadata.get("channel_sampling_fraction", 1.0)
+    for c in r_ch.columns:
+        r_ch[c] = r_ch[c] * (float(frac.get(c, 1.0)) if isinstance(frac, dict) else float(frac))
     c_ch = confusion(t_ch, r_ch, types)
     total = c_rec + c_ch
     labels_rows = types + [SPURIOUS]

@@ -17,9 +17,15 @@
 the documented rounding rules of ``neurophantom.tissue`` (contact pixels
 ``max(1, rint(area * scale**2 / face area))`` per contact face, receptors
 ``rint(density * area)``, connexins ``rint(count)`` per side, channels
-``rint(density * membrane_area * sampling_fraction[type])``): equality of integers, not
-tolerance bands. Soma positions are not compared (the layout compresses distances) and
-membrane areas are the rendered ones.
+``rint(density * specimen_area * sampling_fraction[type])``): equality of integers, not
+tolerance bands. Soma positions are not compared (the layout compresses distances); each
+neuron's rendered surface (voxel faces of its label) is recounted from the stored volume
+and must equal the phantom's ``surface_area_um2``.
+
+:func:`channel_totals_agreement` is the one-world check: the ground truth's simulated
+Model (built from :func:`neurophantom.tissue.specimen_circuit`) and the phantom must hold
+the same channels, neuron by neuron (Model conductance / unitary conductance against
+molecule count / sampling fraction).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import pandas as pd
 
 from .._errors import NeurophantomError
 from ..types import Circuit
+from ..tissue.surface import label_surface_nm2
 from ..types.phantom import Phantom
 
 _MAX_CONNECTIVITY_VOXELS = 2 ** 27
@@ -256,6 +263,10 @@ def _tables(phantom, windows, own, nb, total, voxels, comps) -> PhantomReadback:
     neurons = nrn[["neuron_id", "label", "name", "cell_type", "membrane_area_um2"]].copy()
     neurons["voxels"] = [voxels.get(int(l), 0) for l in neurons["label"]]
     neurons["components"] = [comps.get(int(l), 0) for l in neurons["label"]] if comps is not None else -1
+    labs = neurons["label"].to_numpy(dtype=np.int64)
+    s2 = float(phantom.metadata.get("geometry_scale", 1.0)) ** 2
+    surf = label_surface_nm2(phantom.labels, phantom.voxel_size_nm, int(labs.max()) if labs.size else 0)
+    neurons["surface_area_um2"] = surf[labs] / 1e6 / s2 if labs.size else np.zeros(0)
     for c in phantom.metadata.get("channel_types", []):
         m = (kind == "channel") & (protein == c) & on_membrane
         counts = pd.Series(own[m]).value_counts()
@@ -371,6 +382,11 @@ def compare_with_circuit(readback: PhantomReadback, circuit: Circuit, phantom: P
             bad(f"neuron {i}: no voxels in the volume")
         if comp != -1 and comp != 1:
             bad(f"neuron {i}: {comp} connected components (expected 1)")
+    if "surface_area_um2" in phantom.neurons.columns:
+        drawn = dict(zip(phantom.neurons["neuron_id"], phantom.neurons["surface_area_um2"]))
+        for i, a in zip(nrn["neuron_id"], nrn["surface_area_um2"]):
+            if not np.isclose(a, drawn.get(i, np.nan), rtol=1e-9, atol=0.0):
+                bad(f"neuron {i}: surface {a:.6g} um^2 in the volume, {drawn.get(i, np.nan):.6g} recorded")
     # Synapses: partners and contact sizes.
     truth = circuit.synapses
     skip = set(phantom.metadata.get("autapse_rows", []))
@@ -427,7 +443,8 @@ def compare_with_circuit(readback: PhantomReadback, circuit: Circuit, phantom: P
     numbers["gap_junctions_checked"] = len(gt)
     # Channels.
     f = readback.channel_sampling_fraction
-    area = dict(zip(nrn["neuron_id"], nrn["membrane_area_um2"]))
+    area_col = "specimen_area_um2" if "specimen_area_um2" in phantom.neurons.columns else "membrane_area_um2"
+    area = dict(zip(phantom.neurons["neuron_id"], phantom.neurons[area_col]))
     dens = circuit.neurons.set_index("id")
     for ch in circuit.channel_types:
         for i, n in zip(nrn["neuron_id"], nrn[ch]):
@@ -447,3 +464,43 @@ def compare_with_circuit(readback: PhantomReadback, circuit: Circuit, phantom: P
 def check_phantom(phantom: Phantom, circuit: Circuit, *, connectivity: bool = True) -> PhantomCheck:
     """Read ``phantom`` back from geometry and compare with ``circuit`` (see module doc)."""
     return compare_with_circuit(read_back_circuit(phantom, connectivity=connectivity), circuit, phantom)
+
+
+def channel_totals_agreement(specimen: Circuit, phantom: Phantom, *, min_molecules: int = 20) -> dict:
+    """Per-neuron channel totals of the ground truth's simulated Model against the channel
+    molecules the phantom holds (the one-world check).
+
+    The Model is :func:`~neurophantom.biophysics.build_model` of ``specimen`` (the circuit
+    the truth simulates); its total of channel type ``c`` on neuron ``i`` is
+    ``g_nS[i, c] / g_unit_c``. The phantom's is its molecule count on ``i`` divided by the
+    type's sampling fraction. Pairs with fewer than ``min_molecules`` expected molecules
+    are left out (rounding dominates them). Returns ``median_abs_log_ratio``, its
+    ``max``, the ``n_pairs`` compared and the per-type medians.
+    """
+    from ..biophysics import biophysics_for, build_model
+
+    model = build_model(specimen)
+    bio = biophysics_for(specimen)
+    g = np.asarray(model.params["g_nS"], dtype=np.float64)
+    meta = phantom.metadata
+    frac = meta.get("channel_sampling_fraction", 1.0)
+    mol = phantom.molecules
+    ch = mol[mol["kind"].astype(str) == "channel"]
+    counts = ch.groupby([ch["neuron_id"].to_numpy(), ch["protein"].astype(str).to_numpy()]).size()
+    logs, per_type = [], {}
+    for j, c in enumerate(model.meta.channels):
+        f = float(frac.get(c, 1.0)) if isinstance(frac, dict) else float(frac)
+        unit_nS = bio.channel(c).g_unit_pS * 1e-3
+        ratios = []
+        for k, i in enumerate(specimen.neuron_ids):
+            total = g[k, j] / unit_nS
+            if total * f < min_molecules:
+                continue
+            n = float(counts.get((int(i), c), 0))
+            ratios.append(np.log(max(n, 0.5) / f / total))
+        if ratios:
+            per_type[c] = float(np.median(np.abs(ratios)))
+            logs += ratios
+    a = np.abs(np.asarray(logs))
+    return {"median_abs_log_ratio": float(np.median(a)) if a.size else float("nan"),
+            "max_abs_log_ratio": float(a.max()) if a.size else float("nan"), "n_pairs": int(a.size), "per_type": per_type}
