@@ -6,6 +6,7 @@
 
 from .drive import Drive as Drive
 from .drive import compile_drive as compile_drive
+from .drive import with_transmitter as with_transmitter
 from .integrate import init_state as init_state
 from .integrate import integrate as integrate
 from .simulate import simulate as simulate

@@ -33,6 +33,9 @@ class Drive:
     n_gate: jnp.ndarray  # (T, Kn) 0/1 window
     n_sigma_pA: jnp.ndarray  # (Kn, N)
     n_tau_ms: jnp.ndarray  # (Kn,)
+    #: Teacher forcing (optional): (T, N) transmitter level per presynaptic neuron and step,
+    #: NaN where the neuron's own voltage sets it (see :func:`with_transmitter`).
+    t_wave: jnp.ndarray | None = None
 
     def tree_flatten(self):
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self)), None
@@ -47,8 +50,33 @@ class Drive:
 
     def slice_steps(self, start: int, stop: int) -> "Drive":
         return dataclasses.replace(
-            self, i_wave=self.i_wave[start:stop], g_wave=self.g_wave[start:stop], n_gate=self.n_gate[start:stop]
+            self, i_wave=self.i_wave[start:stop], g_wave=self.g_wave[start:stop], n_gate=self.n_gate[start:stop],
+            t_wave=None if self.t_wave is None else self.t_wave[start:stop],
         )
+
+
+def with_transmitter(drive: Drive, t_wave) -> Drive:
+    """``drive`` with the transmitter of some presynaptic neurons imposed (teacher forcing).
+
+    ``t_wave`` is (steps, N): the released-transmitter level (0..1, the kinetic synapse's
+    ``T``) of each presynaptic neuron at each step, NaN where the neuron's own simulated
+    voltage sets it. Synapses then see the imposed activity instead of the model's, so
+    each neuron's response can be compared with a recording without errors of the rest of
+    the network propagating into it (teacher forcing; Williams & Zipser 1989; used for
+    fitting recurrent circuit models to recorded activity, e.g. Abbott, DePasquale &
+    Memmesheimer 2016). Applies to kinetic transmission.
+
+    References
+    ----------
+    Williams RJ, Zipser D (1989) A learning algorithm for continually running fully
+    recurrent neural networks. Neural Comput 1:270-280.
+    Abbott LF, DePasquale B, Memmesheimer RM (2016) Building functional networks of
+    spiking model neurons. Nat Neurosci 19:350-355.
+    """
+    t = jnp.asarray(t_wave)
+    if t.ndim != 2 or t.shape[0] != drive.n_steps:
+        raise NeurophantomError(f"transmitter wave must be (steps={drive.n_steps}, neurons), got {tuple(t.shape)}")
+    return dataclasses.replace(drive, t_wave=t)
 
 
 def _target_row(model: Model, targets) -> np.ndarray:

@@ -204,21 +204,24 @@ def integrate(
     consts = make_consts(model, drive, dt_ms, k_record, k_deliver, method)
     rec_spikes = spikes and m.has_spiking
     shape = lambda x: x.reshape((n_samples, sample_every) + x.shape[1:])  # noqa: E731
-    xs = (shape(drive.i_wave), shape(drive.g_wave), shape(drive.n_gate))
+    t_wave = drive.t_wave if drive.t_wave is not None else jnp.zeros((n_steps, 0), drive.i_wave.dtype)
+    if t_wave.shape[1] and t_wave.shape[1] != m.n:
+        raise NeurophantomError(f"transmitter wave has {t_wave.shape[1]} columns for {m.n} neurons")
+    xs = (shape(drive.i_wave), shape(drive.g_wave), shape(drive.n_gate), shape(t_wave))
     steps = (jnp.arange(n_steps, dtype=jnp.int32) + step_offset).reshape(n_samples, sample_every)
 
     @jax.checkpoint
     def block(state, inp):
-        i_w, g_w, n_g, ks = inp
+        i_w, g_w, n_g, t_w, ks = inp
         obs = observe(model, state, record)
 
         def one(st, x):
-            i_t, g_t, gate_t, k = x
+            i_t, g_t, gate_t, tf_t, k = x
             key_t = jax.random.fold_in(key, k)
-            st, (ids, frac, count) = step(model, consts, st, (i_t, g_t, gate_t), key_t, k)
+            st, (ids, frac, count) = step(model, consts, st, (i_t, g_t, gate_t, tf_t), key_t, k)
             return st, ((ids, frac, count) if rec_spikes else None)
 
-        state, spk = jax.lax.scan(one, state, (i_w, g_w, n_g, ks))
+        state, spk = jax.lax.scan(one, state, (i_w, g_w, n_g, t_w, ks))
         return state, (obs, spk)
 
     state, (obs, spk) = jax.lax.scan(block, state, xs + (steps,))

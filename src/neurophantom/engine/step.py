@@ -135,7 +135,7 @@ def _membrane(model: Model, consts: StepConsts, st: State, drive_t):
     m, p, idx = model.meta, model.params, model.index
     n, R = m.n, len(m.receptors)
     v = st.v
-    i_t, g_t, gate_t = drive_t
+    i_t, g_t, gate_t = drive_t[:3]
     g_open, col = [], 0
     for c, pw in enumerate(m.powers):
         frac = None
@@ -191,6 +191,9 @@ def coefficients(model: Model, consts: StepConsts, st: State, drive_t) -> Coeffs
 
     if m.n_kinetic_edges:
         T = jax.nn.sigmoid((v - p["release_vhalf_mV"]) / p["release_slope_mV"])
+        forced = drive_t[3] if len(drive_t) > 3 else None
+        if forced is not None and forced.shape[0]:
+            T = jnp.where(jnp.isnan(forced), T, jnp.nan_to_num(forced))  # teacher forcing (drive.with_transmitter)
         alpha = p["alpha_per_mM_ms"][:, None]
         r_rate = alpha * T[None, :] + 1.0 / p["tau_decay_ms"][:, None]
         r_inf = alpha * T[None, :] / r_rate

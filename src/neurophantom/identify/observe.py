@@ -27,7 +27,7 @@ import numpy as np
 from .._errors import NeurophantomError
 
 from ..biophysics.model import Model
-from ..engine import compile_drive, init_state, integrate
+from ..engine import compile_drive, init_state, integrate, with_transmitter
 from ..engine.drive import Drive
 from ..instruments.dynamic.forward import Activity, Timing, fluorescence_from_activity
 from ..types.stimulus import Stimulus
@@ -57,6 +57,9 @@ class Experiment:
     read_noise_e: float = 0.0
     noise_var: np.ndarray | None = None  # (frames, N) variance of the trial mean; default Poisson
     smooth_frames: float = SMOOTH_FRAMES_DEFAULT
+    #: Teacher forcing (``identify.teacher``): (steps, N) transmitter levels imposed on the
+    #: synapses, NaN where a neuron's own voltage drives them; None: closed loop.
+    transmitter: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         every = self.timing.sample_dt_ms / self.dt_ms
@@ -91,8 +94,10 @@ class Experiment:
         return np.asarray(self.measured).mean(axis=0)
 
     def drive_for(self, model: Model) -> Drive:
-        """The stimulus as engine arrays for ``model``'s neuron order."""
-        return compile_drive(self.stimulus, model, dt_ms=self.dt_ms, n_steps=int(round(self.stimulus.duration_ms / self.dt_ms)))
+        """The stimulus as engine arrays for ``model``'s neuron order (with the imposed
+        presynaptic transmitter when the experiment is teacher-forced)."""
+        drive = compile_drive(self.stimulus, model, dt_ms=self.dt_ms, n_steps=int(round(self.stimulus.duration_ms / self.dt_ms)))
+        return drive if self.transmitter is None else with_transmitter(drive, self.transmitter)
 
 
 def _activity(v: jnp.ndarray) -> Activity:
