@@ -1,4 +1,11 @@
-"""Membrane calibration: per-neuron membrane area and channel totals from molecule counts.
+"""Membrane calibration: per-neuron membrane area and channel totals.
+
+:func:`membrane_from_geometry` (the default of the main job) takes each neuron's membrane
+area from its segment's surface, as the reconstruction measured it, and its channel
+totals from the counted molecules (density x area). A whole cell seen by the scan needs
+nothing else: capacitance is the learned specific capacitance times the measured area.
+
+:func:`calibrate_membrane` is for scans that do not hold the whole cell:
 
 A reconstruction's segmented surface is not a neuron's membrane area when the scan holds
 only part of the cell (a cut volume, an abbreviated phantom, fragments), and channel
@@ -27,6 +34,27 @@ import numpy as np
 
 from .._errors import NeurophantomError
 from ..types import Circuit
+
+
+def membrane_from_geometry(circuit: Circuit) -> Circuit:
+    """The circuit with its measured membranes; a neuron whose channels the scan could not
+    count (lost tissue nearby) takes each channel's median density over counted neurons.
+
+    Raises if no neuron's channels were counted (a receptor-blind scan: fill its channel
+    densities first, e.g. with the Rosetta map)."""
+    nrn = circuit.neurons.copy()
+    if len(nrn) == 0 or not circuit.channel_types:
+        return circuit
+    area = nrn["area_um2"].to_numpy(np.float64)
+    if not (np.isfinite(area).all() and (area > 0).all()):
+        raise NeurophantomError("membrane from geometry: every neuron needs a positive measured membrane area")
+    for c in circuit.channel_types:
+        d = nrn[c].to_numpy(np.float64)
+        ok = np.isfinite(d)
+        if not ok.any():
+            raise NeurophantomError(f"membrane from geometry: no neuron's {c!r} channels were counted")
+        nrn[c] = np.where(ok, d, float(np.median(d[ok])))
+    return circuit.replace(neurons=nrn)
 
 
 def calibrate_membrane(

@@ -1,30 +1,29 @@
-"""Learn the map's parameters from recorded specimens by gradient descent through the engine.
+"""Learn the map's parameters from recorded specimens through the engine.
 
-The free parameters (a subset of ``theta``, see :mod:`.map`) are scaled to order one
-(logarithms for positive quantities, reversal potentials in units of 10 mV). An optional
-derivative-free coordinate search (:func:`coordinate_search`, ``search_cycles``) first
-moves each parameter across the loss's basins; then they are optimised with Adam (optax)
-on minibatches of trials drawn from every training specimen. A trial
-starts from the resting state, so each trial is a time window whose initial state needs
-no estimate. The loss is what the instrument records: the (pseudo-Huber) chi-square of
-each neuron's fluorescence against the camera's shot noise, after the best per-cell gain
-and offset, averaged over imaged neuron-frames and trials (see :mod:`.observe`). A spiking
-network's loss is rough (a recruited spike moves the loss by a large, exact local
-derivative), so the gradient is averaged over ``smoothing_pairs`` antithetic parameter
-perturbations of relative size ``smoothing`` (Gaussian smoothing of the objective).
-Held-out trials of the same specimens
-are scored every ``eval_every`` steps; the best parameters on them are kept and the run
-stops after ``patience`` evaluations without improvement (early stopping). A few
-Levenberg-Marquardt (Gauss-Newton) steps with the full Jacobian (central differences of the
-same relative step ``smoothing``, which sees through the roughness) polish the optimum; the same
-Jacobian feeds the identifiability analysis.
+The loss (:mod:`.objective`) is the robust chi-square of the recorded fluorescence against
+the instrument's shot noise, averaged over imaged neuron-frames and trials, plus a
+log-prior that keeps each parameter near the library's value in proportion to how little
+the data say about it (Gaussian in optimisation units, ``prior_sd`` per group, on the
+scale of the total chi-square, so it matters only where the data are silent). The fit:
+
+1. a global search across the loss's basins (:mod:`.search`): IPOP-CMA-ES with the whole
+   population simulated in one vectorised batch (``global_search="cmaes"``), or a
+   coordinate search (``"coordinate"``), or none;
+2. optionally Adam (optax) on minibatches of trials with smoothed (antithetic) gradients
+   (Nesterov & Spokoiny 2017), early-stopped on held-out trials;
+3. a local refinement by ``scipy.optimize.least_squares`` (trust-region reflective within
+   the parameter box) on the stacked residuals, with the Jacobian by central differences
+   at the step ``smoothing`` (which sees through the roughness of spike timing).
+
+Each phase keeps its result only if it lowers the loss on held-out trials of the training
+specimens (``validation``), so no phase can reward overfitting.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Literal, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,20 +32,15 @@ import optax
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import NeurophantomError
-from .map import GROUPS, MapNames, MapTemplate, apply_map, flatten, unflatten
-from .observe import Experiment, chi_square, predict_arrays
+from .map import GROUPS, MapNames
+from .objective import BOUNDS, SCALE, Objective, Specimen, _scales, _trials, absent_types, free_index  # noqa: F401
+from .search import SEARCH_OFFSETS, cmaes_search, coordinate_search  # noqa: F401
 
-#: Scale of one optimisation unit per parameter group (log groups: factor e; E: 10 mV).
-SCALE = {g: (1.0 if is_log else 10.0) for g, is_log in GROUPS.items()}
-#: Physiological box for each group (natural units); the optimiser projects onto it.
-BOUNDS = {
-    "log_g_receptor_pS": (0.01, 1000.0),
-    "E_receptor_mV": (-120.0, 60.0),
-    "log_tau_receptor_ms": (0.2, 2000.0),
-    "log_g_channel_pS": (0.001, 1000.0),
-    "log_cm_pF_per_um2": (0.002, 0.05),
-    "log_g_gap_pS": (1.0, 1000.0),
-}
+#: Prior standard deviation of each group around the library's value, in optimisation
+#: units (log for positive constants: 1.0 is a factor e; reversal potentials: 10 mV).
+#: Receptor decay times are measured in vitro to within tens of percent (0.3 in log).
+PRIOR_SD = {"log_g_receptor_pS": 1.5, "E_receptor_mV": 1.0, "log_tau_receptor_ms": 0.3, "log_g_channel_pS": 1.5,
+            "log_cm_pF_per_um2": 1.0, "log_g_gap_pS": 1.5}
 
 
 class FitConfig(BaseModel):
@@ -59,38 +53,34 @@ class FitConfig(BaseModel):
         description="parameter groups to learn; the rest stay at their starting values",
     )
     fixed: tuple[str, ...] = Field((), description="flat parameter names (e.g. 'g_receptor_pS[nmda]') held at their starting values")
-    steps: int = Field(150, ge=0, description="maximum Adam steps")
+    global_search: Literal["none", "coordinate", "cmaes"] = "none"
+    search_cycles: int = Field(2, ge=0, description="coordinate search: cycles")
+    cma_sigma: float = Field(0.5, gt=0, description="CMA-ES initial step (optimisation units)")
+    cma_generations: int = Field(25, ge=1, description="CMA-ES generations per restart")
+    cma_popsize: int = Field(12, ge=4, description="CMA-ES population of the first run (doubles each restart)")
+    cma_restarts: int = Field(1, ge=0)
+    steps: int = Field(0, ge=0, description="maximum Adam steps after the search")
     learning_rate: float = Field(0.03, gt=0)
-    batch_trials: int = Field(4, ge=1, description="trials per minibatch")
+    batch_trials: int = Field(4, ge=1, description="trials per Adam minibatch")
     eval_every: int = Field(10, ge=1)
-    patience: int = Field(4, ge=1, description="evaluations without improvement before stopping")
-    gauss_newton_steps: int = Field(0, ge=0, description="Levenberg-Marquardt polish steps after Adam")
+    patience: int = Field(4, ge=1, description="evaluations without improvement before Adam stops")
+    refine_steps: int = Field(20, ge=0, description="least-squares refinement: Jacobian evaluations at most (0: none)")
     smoothing: float = Field(
-        0.03, ge=0, description="scale (in optimisation units: log for conductances, 10 mV for reversals) of the Gaussian smoothing of the loss"
+        0.03, ge=0, description="scale (optimisation units) of the Gaussian smoothing of the loss: gradients and Jacobians"
     )
     smoothing_pairs: int = Field(2, ge=0, description="antithetic perturbation pairs per smoothed gradient (0: raw gradient)")
-    search_cycles: int = Field(
-        0, ge=0, description="cycles of the derivative-free coordinate search that runs before Adam (0: none)"
-    )
-    prior_weight: float = Field(
-        1e-4, ge=0, description="weight of a quadratic pull towards the starting values (scaled units): keeps directions the data cannot see where they started"
-    )
+    prior_sd: dict[str, float] = Field(default_factory=lambda: dict(PRIOR_SD), description="prior sd per group (optimisation units)")
+    teacher_forcing: bool = Field(
+        False, description="fit with presynaptic spikes imposed from the recordings (identify.teacher); selection and the result are closed-loop")
+    temper_prior: bool = Field(True, description="weigh the data by its effective number of independent residuals and its misfit (see Prior)")
     seed: int = Field(0, ge=0)
 
     def model_post_init(self, _ctx) -> None:
-        unknown = set(self.free) - set(GROUPS)
+        unknown = (set(self.free) | set(self.prior_sd)) - set(GROUPS)
         if unknown:
             raise ValueError(f"unknown parameter groups {sorted(unknown)} (known: {', '.join(GROUPS)})")
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Specimen:
-    """A recorded and scanned specimen: its map template and its trials."""
-
-    name: str
-    template: MapTemplate
-    train: tuple[Experiment, ...]
-    validation: tuple[Experiment, ...] = ()
+        if any(not (v > 0) for v in self.prior_sd.values()):
+            raise ValueError("prior_sd values must be > 0")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -101,215 +91,113 @@ class FitResult:
     train_loss: float
     validation_loss: float
     seconds: float
+    evaluations: int = 0
+    prior_precision: np.ndarray | None = None  # free x free, the prior's term of the Gauss-Newton matrix
 
 
-def absent_types(specimens: Sequence[Specimen], names: MapNames) -> tuple[set[str], set[str], bool]:
-    """Receptor and channel types no specimen contains (no data can inform them), and
-    whether any specimen has gap junctions."""
-    recs, chans, gap = set(), set(), False
-    for s in specimens:
-        m = s.template.model
-        used = np.unique(np.concatenate([np.asarray(m.index["kin_rec"]), np.asarray(m.index["ev_rec"])]))
-        recs |= {s.template.receptor_types[int(k)] for k in used}
-        chans |= set(s.template.channel_types)
-        gap = gap or m.meta.n_gap > 0
-    return set(names.receptors) - recs, set(names.channels) - chans, gap
+class Prior:
+    """Gaussian log-prior of the free parameters around the start, in loss units.
+
+    The loss is a chi-square per neuron-frame, so the prior's chi-square is divided by the
+    number of independent observations the data hold, and by how much the data's misfit
+    exceeds the noise: ``scale = max(chi2, 1) / n_eff`` (a tempered likelihood; Grunwald &
+    van Ommen 2017). Consecutive frames of a smoothed residual trace are far from
+    independent (``n_eff = n (1 - rho) / (1 + rho)``, ``rho`` the lag-one autocorrelation),
+    and a misspecified model's residuals are not noise: counting every neuron-frame as an
+    independent observation would let a few badly reconstructed cells drag a time
+    constant to ten times its library value.
+
+    References
+    ----------
+    Grunwald P, van Ommen T (2017) Inconsistency of Bayesian inference for misspecified
+    linear models, and a proposal for repairing it. Bayesian Anal 12:1069-1103.
+    """
+
+    def __init__(self, obj: Objective, theta0, u_start, sd: Mapping[str, float], scale: float):
+        groups = np.concatenate([[g] * int(np.size(theta0[g])) for g in GROUPS])[np.asarray(obj.idx)]
+        self.sd = np.asarray([float(sd.get(g, PRIOR_SD[g])) for g in groups])
+        self.u0 = np.asarray(u_start, dtype=np.float64)
+        self.scale = float(scale)
+
+    def __call__(self, U) -> np.ndarray:
+        z = (np.atleast_2d(np.asarray(U, dtype=np.float64)) - self.u0) / self.sd
+        return (z**2).sum(axis=1) * self.scale
+
+    def residuals(self, u) -> np.ndarray:
+        return (np.asarray(u, dtype=np.float64) - self.u0) / self.sd * np.sqrt(self.scale)
+
+    def jacobian(self) -> np.ndarray:
+        return np.diag(np.sqrt(self.scale) / self.sd)
 
 
-def free_index(theta: Mapping[str, jnp.ndarray], names: MapNames, free: Sequence[str], specimens: Sequence[Specimen],
-               fixed: Sequence[str] = ()) -> np.ndarray:
-    """Flat indices of the learnable entries: the free groups minus types absent from data
-    and minus the ``fixed`` names."""
-    no_rec, no_chan, gap = absent_types(specimens, names)
-    flat = names.flat_names()
-    idx, k = [], 0
-    for g in GROUPS:
-        n = int(np.size(theta[g]))
-        for j in range(n):
-            name = flat[k + j]
-            absent = any(name.endswith(f"[{r}]") for r in no_rec) or any(name.endswith(f"[{c}]") for c in no_chan)
-            if g == "log_g_gap_pS" and not gap:
-                absent = True
-            if g in free and not absent and name not in fixed:
-                idx.append(k + j)
-        k += n
-    return np.asarray(idx, dtype=np.int64)
+def data_weight(obj: Objective, u, trials) -> dict:
+    """Reduced chi-square, residual autocorrelation and effective number of independent
+    residuals at ``u`` (what :class:`Prior` tempers the likelihood by)."""
+    from .identifiability import _autocorrelation
+
+    r = np.asarray(obj.residuals(u, trials), dtype=np.float64)
+    m = int(np.count_nonzero(r)) or r.size
+    chi2 = float(r @ r)
+    rho = min(max(_autocorrelation(r, obj.clusters(trials)), 0.0), 0.999)
+    return {"chi2": chi2, "rho": rho, "n": m, "n_eff": max(m * (1 - rho) / (1 + rho), 1.0)}
 
 
-def _scales(theta) -> np.ndarray:
-    return np.concatenate([np.full(int(np.size(theta[g])), SCALE[g]) for g in GROUPS])
+def least_squares_refine(obj: Objective, u, trials, prior: Prior, bounds, *, max_jac: int, step: float):
+    """``scipy.optimize.least_squares`` (trust-region reflective, bounded) on the stacked
+    residuals and the prior's, Jacobian by central differences at ``step``."""
+    from scipy.optimize import least_squares
 
+    lo, hi = (np.asarray(b, dtype=np.float64) for b in bounds)
 
-class Objective:
-    """Loss and residuals of the free parameters ``u`` (scaled) over a set of trials."""
-
-    def __init__(self, theta0: Mapping[str, jnp.ndarray], names: MapNames, idx: np.ndarray, key: jax.Array):
-        self.vec0 = flatten(theta0)
-        self.like = dict(theta0)
-        self.names = names
-        self.idx = jnp.asarray(idx)
-        self.scale = jnp.asarray(_scales(theta0))[self.idx]
-        self.key = key
-        self._cache: dict = {}
-
-    def u0(self) -> jnp.ndarray:
-        return self.vec0[self.idx] / self.scale
-
-    def bounds(self) -> tuple[jnp.ndarray, jnp.ndarray]:
-        lo, hi = [], []
-        for g in GROUPS:
-            n = int(np.size(self.like[g]))
-            a, b = BOUNDS[g]
-            if GROUPS[g]:
-                a, b = np.log(a), np.log(b)
-            lo += [a / SCALE[g]] * n
-            hi += [b / SCALE[g]] * n
-        return jnp.asarray(lo)[self.idx], jnp.asarray(hi)[self.idx]
-
-    def theta(self, u: jnp.ndarray) -> dict[str, jnp.ndarray]:
-        return unflatten(self.vec0.at[self.idx].set(u * self.scale), self.like)
-
-    def _trial_fn(self, template: MapTemplate, exp: Experiment):
-        """Jitted per-trial (fraction per neuron, residual vector) of ``u``."""
-        key = (id(template), exp.timing, exp.dt_ms)
-        if key not in self._cache:
-
-            def frac(u, drive, meas, var, indicator, optics, source, roi_w, smooth):
-                model = apply_map(self.theta(u), template, self.names)
-                pred = predict_arrays(model, drive, indicator, optics, source, self.key, dt_ms=exp.dt_ms, timing=exp.timing)
-                return chi_square(pred, meas, var, roi_w, smooth)
-
-            self._cache[key] = (jax.jit(lambda *a: frac(*a)[0]), jax.jit(jax.value_and_grad(lambda *a: frac(*a)[0])),
-                                jax.jit(lambda *a: frac(*a)[1]))
-        return self._cache[key]
-
-    def _args(self, template, exp):
-        k = ("drive", id(template), id(exp))
-        if k not in self._cache:
-            self._cache[k] = (exp.drive_for(template.model), jnp.asarray(exp.mean_measured), jnp.asarray(exp.noise_var),
-                              exp.indicator, exp.optics, jnp.asarray(exp.source), jnp.asarray(exp.weights),
-                              jnp.asarray(exp.smoothing))
-        return self._cache[k]
-
-    def loss(self, u, trials: Sequence[tuple[MapTemplate, Experiment]]) -> float:
-        vals = [self._trial_fn(t, e)[0](u, *self._args(t, e)) for t, e in trials]
-        return float(np.mean([float(v) for v in vals]))
-
-    def value_and_grad(self, u, trials):
-        tot, g = 0.0, jnp.zeros_like(u)
-        for t, e in trials:
-            v, gi = self._trial_fn(t, e)[1](u, *self._args(t, e))
-            tot, g = tot + v, g + gi
-        n = len(trials)
-        return tot / n, g / n
-
-    def residuals(self, u, trials) -> jnp.ndarray:
-        """Stacked residuals whose squared sum is the mean loss over ``trials``."""
-        return jnp.concatenate([self._trial_fn(t, e)[2](u, *self._args(t, e)) / np.sqrt(len(trials)) for t, e in trials])
-
-    def smoothed_value_and_grad(self, u, trials, scale: float, pairs: int, rng: np.random.Generator):
-        """Gradient of the loss averaged over ``pairs`` antithetic Gaussian perturbations of
-        scale ``scale`` (the gradient of the Gaussian-smoothed loss; Nesterov & Spokoiny
-        2017). Spiking networks make the raw loss rough at fine scales: a neuron sitting
-        at threshold gives an exact but locally enormous derivative; smoothing over a few
-        percent of each parameter recovers the trend that leads to the optimum."""
-        if scale <= 0 or pairs <= 0:
-            return self.value_and_grad(u, trials)
-        tot, g = 0.0, jnp.zeros_like(u)
-        for _ in range(pairs):
-            eps = jnp.asarray(rng.standard_normal(u.shape)) * scale
-            for sgn in (1.0, -1.0):
-                v, gi = self.value_and_grad(u + sgn * eps, trials)
-                tot, g = tot + v, g + gi
-        return tot / (2 * pairs), g / (2 * pairs)
-
-    def jacobian(self, u, trials, step: float = 0.0) -> jnp.ndarray:
-        """d residuals / d u: central differences at ``step`` (the Jacobian of the loss
-        smoothed at that scale), or exact forward mode when ``step`` is 0."""
-        if step > 0:
-            cols = []
-            for j in range(u.size):
-                e = jnp.zeros_like(u).at[j].set(step)
-                cols.append((self.residuals(u + e, trials) - self.residuals(u - e, trials)) / (2 * step))
-            return jnp.stack(cols, axis=1)
-        blocks = []
-        for t, e in trials:
-            k = ("jac", id(t), e.timing, e.dt_ms)
-            if k not in self._cache:
-                fn = self._trial_fn(t, e)[2]
-                self._cache[k] = jax.jit(jax.jacfwd(fn))
-            blocks.append(self._cache[k](u, *self._args(t, e)) / np.sqrt(len(trials)))
-        return jnp.concatenate(blocks, axis=0)
-
-
-def _trials(specimens: Sequence[Specimen], which: str) -> list[tuple[MapTemplate, Experiment]]:
-    return [(s.template, e) for s in specimens for e in getattr(s, which)]
-
-
-def levenberg_marquardt(obj: Objective, u, trials, steps: int, lam: float = 1e-2, *, prior=(0.0, None), bounds=None,
-                        jacobian_step: float = 0.0):
-    """A few damped Gauss-Newton steps on the stacked residuals (plus the prior's, if any),
-    projected onto the parameter box."""
-    w, u_start = prior
-    sw = float(np.sqrt(w))
-
-    def resid(v):
-        r = obj.residuals(v, trials)
-        return jnp.concatenate([r, sw * (v - u_start)]) if sw else r
+    def fun(v):
+        r = np.asarray(obj.residuals(jnp.asarray(v), trials), dtype=np.float64)
+        r = np.where(np.isfinite(r), r, 1e6)
+        return np.concatenate([r, prior.residuals(v)])
 
     def jac(v):
-        J = obj.jacobian(v, trials, jacobian_step)
-        return jnp.concatenate([J, sw * jnp.eye(v.size)]) if sw else J
+        J = np.asarray(obj.jacobian(jnp.asarray(v), trials, step), dtype=np.float64)
+        return np.vstack([np.nan_to_num(J), prior.jacobian()])
 
-    r = resid(u)
-    cost = float(r @ r)
-    for _ in range(steps):
-        J = jac(u)
-        A = J.T @ J
-        g = J.T @ r
-        for _try in range(6):
-            du = -jnp.linalg.solve(A + lam * jnp.diag(jnp.diag(A) + 1e-12), g)
-            u_new = u + du if bounds is None else jnp.clip(u + du, *bounds)
-            r_new = resid(u_new)
-            c_new = float(r_new @ r_new)
-            if np.isfinite(c_new) and c_new < cost:
-                u, r, cost, lam = u_new, r_new, c_new, lam / 3.0
-                break
-            lam *= 4.0
-        else:
-            break
-    return u
+    x0 = np.clip(np.asarray(u, dtype=np.float64), lo + 1e-9, hi - 1e-9)
+    res = least_squares(fun, x0, jac=jac, bounds=(lo, hi), method="trf", x_scale=1.0, max_nfev=max(max_jac, 1))
+    return jnp.asarray(res.x), int(res.nfev)
 
 
-#: Coordinate-search moves of one cycle, in optimisation units (log factors 1/4 .. 4 for
-#: conductances and time constants); each later cycle halves them.
-SEARCH_OFFSETS = np.log([0.25, 0.35, 0.5, 0.7, 0.85, 1.2, 1.4, 2.0, 2.8, 4.0])
-
-
-def coordinate_search(obj: Objective, u, train, val, cycles: int, bounds, history: list, t0: float):
-    """Derivative-free coordinate search on the training loss: each free parameter in turn
-    is tried at every offset of :data:`SEARCH_OFFSETS` (halved each cycle) and moved to the
-    best if that lowers the loss. A spiking network's loss has basins a few gradient steps
-    cannot leave (a channel whose change recruits or silences a cell); whole-loss
-    evaluations along each axis see across them, as grid and evolutionary searches do
-    for Hodgkin-Huxley models (Prinz, Bucher & Marder 2004; Van Geit et al. 2016,
-    BluePyOpt). Returns the parameters with the best validation loss seen after a cycle."""
+def _adam(obj: Objective, u, train, val, cfg: FitConfig, prior: Prior, bounds, history, t0, progress):
     lo, hi = bounds
-    best = obj.loss(u, train)
-    best_u, best_val = u, obj.loss(u, val)
-    for cycle in range(cycles):
-        for j in range(int(u.size)):
-            tries = [jnp.clip(u.at[j].add(off), lo, hi) for off in SEARCH_OFFSETS / 2.0**cycle]
-            losses = np.array([obj.loss(v, train) for v in tries])
-            losses[~np.isfinite(losses)] = np.inf  # a diverging simulation is never a move
-            k = int(np.argmin(losses))
-            if losses[k] < best:
-                best, u = float(losses[k]), tries[k]
-        v_loss = obj.loss(u, val)
-        history.append({"step": f"search_{cycle + 1}", "train_loss": best, "validation_loss": v_loss, "seconds": time.perf_counter() - t0})
-        if v_loss < best_val:
-            best_u, best_val = u, v_loss
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(7,)))
+    opt = optax.adam(cfg.learning_rate)
+    state = opt.init(u)
+    best_u, best_val, bad = u, obj.loss(u, val), 0
+    for step in range(1, cfg.steps + 1):
+        pick = rng.choice(len(train), size=min(cfg.batch_trials, len(train)), replace=False)
+        loss, g = obj.smoothed_value_and_grad(u, [train[i] for i in pick], cfg.smoothing, cfg.smoothing_pairs, rng)
+        if not np.all(np.isfinite(np.asarray(g))):
+            g = jnp.nan_to_num(g)  # a diverging trial must not poison the parameters
+        g = g + jnp.asarray(2.0 * (np.asarray(u) - prior.u0) / prior.sd**2 * prior.scale)
+        upd, state = opt.update(g, state, u)
+        u = jnp.clip(optax.apply_updates(u, upd), lo, hi)
+        rec = {"step": step, "train_loss": float(loss), "seconds": time.perf_counter() - t0}
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            v = obj.loss(u, val)
+            rec["validation_loss"] = v
+            if v < best_val - 1e-6:
+                best_u, best_val, bad = u, v, 0
+            else:
+                bad += 1
+        history.append(rec)
+        if progress:
+            progress(rec)
+        if bad >= cfg.patience:
+            break
     return best_u, best_val
+
+
+def _forced(trials):
+    """Teacher-forced copies of ``(template, experiment)`` trials (``identify.teacher``)."""
+    from .teacher import teacher_forced
+
+    return [(t, teacher_forced(e, np.asarray(t.model.index["spiking"]))) for t, e in trials]
 
 
 def fit_map(
@@ -330,55 +218,54 @@ def fit_map(
     if unknown:
         raise NeurophantomError(f"unknown fixed parameter(s) {sorted(unknown)} (known: {', '.join(names.flat_names())})")
     idx = free_index(theta0, names, cfg.free, specimens, cfg.fixed)
+    closed = (train, val)
+    if cfg.teacher_forcing:
+        train, val = _forced(train), _forced(val)
     obj = Objective(theta0, names, idx, jax.random.key(cfg.seed))
-    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(7,)))
-    u = u_start = obj.u0()
-    lo, hi = obj.bounds()
-    opt = optax.adam(cfg.learning_rate)
-    state = opt.init(u)
+    u = obj.u0()
+    bounds = obj.bounds()
+    # The search counts every neuron-frame; the refinement tempers the data by the misfit
+    # and autocorrelation of the residuals at the searched optimum (see Prior).
+    w = data_weight(obj, u, train)
+    prior = Prior(obj, theta0, u, cfg.prior_sd, 1.0 / w["n"])
     t0 = time.perf_counter()
     best_u, best_val = u, obj.loss(u, val)
-    history = [{"step": 0, "validation_loss": best_val, "seconds": 0.0}]
-    bad = 0
-    if cfg.search_cycles and idx.size:
-        u, v = coordinate_search(obj, u, train, val, cfg.search_cycles, (lo, hi), history, t0)
+    history = [{"step": 0, "train_loss": obj.loss(u, train), "validation_loss": best_val, "seconds": 0.0,
+                "prior_scale": prior.scale, "residual_autocorrelation": w["rho"]}]
+
+    def keep(cand, v):
+        nonlocal best_u, best_val
         if v < best_val:
-            best_u, best_val = u, v
-        u = best_u
-    for step in range(1, cfg.steps + 1):
-        pick = rng.choice(len(train), size=min(cfg.batch_trials, len(train)), replace=False)
-        loss, g = obj.smoothed_value_and_grad(u, [train[i] for i in pick], cfg.smoothing, cfg.smoothing_pairs, rng)
-        if not np.all(np.isfinite(np.asarray(g))):
-            g = jnp.nan_to_num(g)  # a diverging trial must not poison the parameters
-        g = g + 2.0 * cfg.prior_weight * (u - u_start)
-        upd, state = opt.update(g, state, u)
-        u = jnp.clip(optax.apply_updates(u, upd), lo, hi)
-        rec = {"step": step, "train_loss": float(loss), "seconds": time.perf_counter() - t0}
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            v = obj.loss(u, val)
-            rec["validation_loss"] = v
-            if v < best_val - 1e-6:
-                best_u, best_val, bad = u, v, 0
-            else:
-                bad += 1
-        history.append(rec)
-        if progress:
-            progress(rec)
-        if bad >= cfg.patience:
-            break
-    u = best_u
-    if cfg.gauss_newton_steps and idx.size:
-        u = levenberg_marquardt(obj, u, train, cfg.gauss_newton_steps, prior=(cfg.prior_weight, u_start), bounds=(lo, hi),
-                                jacobian_step=cfg.smoothing)
-        v = obj.loss(u, val)
-        history.append({"step": "gauss_newton", "validation_loss": v, "seconds": time.perf_counter() - t0})
-        if v > best_val:
-            u = best_u
+            best_u, best_val = cand, v
+
+    if idx.size and cfg.global_search == "cmaes":
+        keep(*cmaes_search(obj, u, train, val, sigma=cfg.cma_sigma, generations=cfg.cma_generations, popsize=cfg.cma_popsize,
+                           restarts=cfg.cma_restarts, bounds=bounds, seed=cfg.seed, history=history, t0=t0, penalty=prior))
+    elif idx.size and cfg.global_search == "coordinate" and cfg.search_cycles:
+        keep(*coordinate_search(obj, u, train, val, cfg.search_cycles, bounds, history, t0))
+    if idx.size and cfg.steps:
+        keep(*_adam(obj, best_u, train, val, cfg, prior, bounds, history, t0, progress))
+    if idx.size and cfg.refine_steps:
+        if cfg.temper_prior:  # the misfit at the searched optimum, not at the start
+            w = data_weight(obj, best_u, train)
+            prior.scale = max(w["chi2"], 1.0) / w["n_eff"]
+        u_ls, nfev = least_squares_refine(obj, best_u, train, prior, bounds, max_jac=cfg.refine_steps, step=cfg.smoothing)
+        v = obj.loss(u_ls, val)
+        history.append({"step": "least_squares", "train_loss": obj.loss(u_ls, train), "validation_loss": v,
+                        "evaluations": nfev, "seconds": time.perf_counter() - t0})
+        keep(u_ls, v)
+    if cfg.teacher_forcing:
+        history.append({"step": "closed_loop", "train_loss": obj.loss(best_u, closed[0]), "validation_loss": obj.loss(best_u, closed[1]),
+                        "seconds": time.perf_counter() - t0})
+    cma = [h for h in history if str(h["step"]).startswith("cmaes")]
+    evals = (cma[-1]["evaluations"] if cma else 0) + sum(int(h.get("evaluations", 0)) for h in history if h["step"] == "least_squares")
     return FitResult(
-        theta=obj.theta(u),
+        theta=obj.theta(best_u),
         free_index=idx,
         history=history,
-        train_loss=obj.loss(u, train),
-        validation_loss=obj.loss(u, val),
+        train_loss=obj.loss(best_u, closed[0]),
+        validation_loss=obj.loss(best_u, closed[1]),
         seconds=time.perf_counter() - t0,
+        evaluations=int(evals),
+        prior_precision=prior.jacobian().T @ prior.jacobian(),
     )

@@ -159,6 +159,22 @@ def natural_values(theta: Mapping[str, jnp.ndarray], names: MapNames) -> dict[st
     return dict(zip(names.flat_names(), (float(x) for x in vals)))
 
 
+def theta_from_natural(values: Mapping[str, float], names: MapNames, like: Mapping[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+    """``theta`` from physical values by flat name (inverse of :func:`natural_values`);
+    names missing from ``values`` keep ``like``'s entries."""
+    flat = names.flat_names()
+    vec = np.asarray(flatten(like), dtype=np.float64).copy()
+    k = 0
+    for g, is_log in GROUPS.items():
+        n = int(np.size(like[g]))
+        for j in range(n):
+            v = values.get(flat[k + j])
+            if v is not None and np.isfinite(v):
+                vec[k + j] = np.log(v) if is_log else v
+        k += n
+    return unflatten(jnp.asarray(vec), like)
+
+
 #: Groups with one entry per receptor type / per channel type (the rest are scalars).
 RECEPTOR_GROUPS = ("log_g_receptor_pS", "E_receptor_mV", "log_tau_receptor_ms")
 CHANNEL_GROUPS = ("log_g_channel_pS",)

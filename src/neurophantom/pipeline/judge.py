@@ -118,12 +118,13 @@ def _coincidence(model, circuit: Circuit, held: list, cfg) -> dict:
 
 
 def parameter_recovery(identify_result: Mapping[str, Any], world: Mapping[str, Any], names: MapNames,
-                       identifiability: Mapping[str, Any] | None = None) -> dict:
-    """Learned map values beside the world's hidden ones. Conductances per molecule are
-    effective values (true / detection efficiency, and for channels relative to the
-    calibration prior), so their ratio to the truth is not expected to be 1; time
-    constants and reversals compare directly. ``status`` is the identifiability verdict
-    (``fixed``, ``constrained by the data``, or why not)."""
+                       identifiability: Mapping[str, Any] | None = None, effective: Mapping[str, float] | None = None) -> dict:
+    """Learned map values beside the world's hidden ones and the effective truth (the
+    values that reproduce the truth's conductances through the reconstruction and its
+    calibration, :mod:`neurophantom.validate.effective`). ``ratio`` and ``covered`` (the
+    effective truth inside the reported 95% interval) are against the effective truth.
+    ``status`` is the identifiability verdict (``fixed``, ``constrained by the data``, or
+    why not); a fixed parameter is never reported identifiable."""
     ref = reference_library()
     true = natural_values(init_theta(ref.override(world["biophysics"]), names.receptors, names.channels), names)
     est = identify_result["recovered_parameters"]
@@ -132,7 +133,10 @@ def parameter_recovery(identify_result: Mapping[str, Any], world: Mapping[str, A
     rows = {}
     for k, v in true.items():
         why = verdict.get(k, {}).get("reason", "not analysed")
-        rows[k] = {"true": v, "start": start[k], "recovered": est[k], "ratio": est[k] / v if v else None,
-                   "ci95": verdict.get(k, {}).get("ci95"),
+        eff = float((effective or {}).get(k, v))
+        ci = verdict.get(k, {}).get("ci95")
+        covered = bool(ci[0] <= eff <= ci[1]) if ci and why != "fixed" else None
+        rows[k] = {"true": v, "effective_truth": eff, "start": start[k], "recovered": est[k],
+                   "ratio": est[k] / eff if eff else None, "ci95": ci, "covered": covered,
                    "identifiable": k not in identify_result["unidentifiable"] and why != "fixed", "status": why}
     return rows

@@ -8,6 +8,7 @@ enters only in :mod:`.judge`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..biophysics import Biophysics, preset
-from ..identify.calibrate import calibrate_membrane
+from ..identify.calibrate import calibrate_membrane, membrane_from_geometry
 from ..identify.baseline import fit_free_weights, free_weight_model, shuffled_connectome
 from ..identify.fit import FitConfig, Specimen, fit_map
 from ..identify.identifiability import identifiability
@@ -43,9 +44,16 @@ def reference_library() -> Biophysics:
 
 
 def calibrated(circuit: Circuit, cfg: Mapping[str, Any]) -> Circuit:
-    """The reconstruction as the map sees it: membrane area and channel totals anchored
-    on molecule counts (:func:`~neurophantom.identify.calibrate.calibrate_membrane`)."""
+    """The reconstruction as the map sees it.
+
+    ``membrane="geometry"`` (default): each neuron's membrane area is the surface of its
+    segment, as the reconstruction measured it (:func:`~neurophantom.identify.calibrate.
+    membrane_from_geometry`); ``"marker"``: area and channel totals anchored on molecule
+    counts of a marker channel (:func:`~neurophantom.identify.calibrate.calibrate_membrane`),
+    for scans that hold only part of each cell."""
     ic = cfg["identify"]
+    if ic.get("membrane", "geometry") == "geometry":
+        return membrane_from_geometry(circuit)
     return calibrate_membrane(circuit, ic["typical_area_um2"], ic["typical_density_per_um2"])
 
 
@@ -67,10 +75,14 @@ def _sessions(record_dir: Path, prefix: str):
     return [read_imaging(p) for p in sorted(record_dir.glob(f"{prefix}_*.nwb"))]
 
 
-def _experiments(circuit: Circuit, sessions, dt_ms: float, tag: str) -> tuple[list[Experiment], object]:
+def _experiments(circuit: Circuit, sessions, dt_ms: float, tag: str, smooth_ms: float | None = None) -> tuple[list[Experiment], object]:
+    """Experiments of ``circuit`` from imaging sessions; ``smooth_ms`` sets the Gaussian
+    smoothing under which the fit compares model and data (default: the Experiment's)."""
     roi_ids = sessions[0].neuron_ids
     reg = register(roi_ids, sessions[0].roi_positions_um, circuit)
     exps = [experiments_from_imaging(s, circuit, reg, dt_ms=dt_ms, name=f"{tag}{k}") for k, s in enumerate(sessions)]
+    if smooth_ms is not None:
+        exps = [dataclasses.replace(e, smooth_frames=smooth_ms / e.timing.frame_period_ms) for e in exps]
     return exps, reg
 
 
@@ -101,17 +113,20 @@ def identify_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
     nv = ic["validation_protocols"]
     for k in range(len(cfg["world"]["train_seeds"])):
         circuit, _ = load_reconstruction(inputs[f"recon_train{k}"])
-        exps, reg = _experiments(circuit, _sessions(inputs[f"record_train{k}"], "mapping"), rc["model_dt_ms"], f"train{k}-")
+        exps, reg = _experiments(circuit, _sessions(inputs[f"record_train{k}"], "mapping"), rc["model_dt_ms"], f"train{k}-",
+                                 smooth_ms=ic["smooth_ms"])
         regs.append(reg)
         template = make_template(calibrated(circuit, cfg), ref, transmission=cfg["world"]["transmission"])
         specimens.append(Specimen(f"train{k}", template, tuple(exps[:-nv]), tuple(exps[-nv:])))
     names = MapNames(specimens[0].template.receptor_types, specimens[0].template.channel_types)
     theta0 = init_theta(ref, names.receptors, names.channels)
     fcfg = FitConfig(free=tuple(ic["free"]), fixed=_present(ic["fixed"], names, ref), steps=ic["steps"], learning_rate=ic["learning_rate"],
-                     search_cycles=ic["search_cycles"],
-                     batch_trials=ic["batch_trials"], gauss_newton_steps=ic["gauss_newton_steps"], seed=int(cfg["seed"]))
+                     global_search=ic["global_search"], search_cycles=ic["search_cycles"], cma_generations=ic["cma_generations"],
+                     cma_popsize=ic["cma_popsize"], cma_restarts=ic["cma_restarts"], cma_sigma=ic["cma_sigma"],
+                     batch_trials=ic["batch_trials"], refine_steps=ic["refine_steps"], teacher_forcing=ic["teacher_forcing"],
+                     seed=int(cfg["seed"]))
     res = fit_map(specimens, theta0, names, fcfg)
-    rep = identifiability(specimens, res.theta, names, fcfg.free, fixed=fcfg.fixed)
+    rep = identifiability(specimens, res.theta, names, fcfg.free, fixed=fcfg.fixed, prior_precision=res.prior_precision)
     atomic_write_json(out / "theta.json", {"theta": _theta_json(res.theta), "names": {"receptors": list(names.receptors), "channels": list(names.channels)}})
     atomic_write_json(out / "identifiability.json", rep.to_dict())
     atomic_write_json(out / "history.json", res.history)
@@ -120,6 +135,9 @@ def identify_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
         "start_parameters": natural_values(theta0, names),
         "unidentifiable": rep.unidentifiable,
         "train_loss": res.train_loss,
+        "reduced_chi_square": rep.reduced_chi_square,
+        "misspecified": rep.misspecified,
+        "fit_evaluations": res.evaluations,
         "validation_loss": res.validation_loss,
         "fit_seconds": res.seconds,
         "roi_matched_fraction": float(np.mean([r.matched_fraction for r in regs])),

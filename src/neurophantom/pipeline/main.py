@@ -21,12 +21,19 @@ from typing import Any, Callable
 from ..io import atomic_write_json
 from .config import RunConfig, config_json
 from .judge import function_stage, parameter_recovery
+from .ladder import ladder_stage
 from .learn import emulate_stage, identify_stage, rosetta_stage
 from .runner import Stage, StageResult, run_pipeline
 from .specimen import record_stage, scan_stage, tissue_stage, truth_stage
 
-#: Bump when a stage's code changes what it writes (invalidates old caches).
-CODE_VERSION = "8"
+#: Bump when a stage's code changes what it writes (invalidates old caches): the
+#: specimen stages (truth, tissue, live imaging, scans, reconstructions, their scores)
+#: and the method stages (identification, Rosetta, emulation, validation) separately, so
+#: that work on identification does not redraw and rescan the specimens.
+SPECIMEN_VERSION = "9"
+METHOD_VERSION = "9"
+CODE_VERSION = f"{SPECIMEN_VERSION}.{METHOD_VERSION}"
+_METHOD_STAGES = ("identify", "rosetta", "emulate", "function", "ladder")
 
 
 def reconstruct_stage(out: Path, inputs, cfg) -> dict:
@@ -59,7 +66,8 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     specimens = [(f"train{k}", s) for k, s in enumerate(world["train_seeds"])] + [("heldout", world["heldout_seed"])]
 
     def add(name, fn, config, deps=()):
-        stages.append(Stage(name=name, fn=fn, config=config, deps=tuple(deps), version=CODE_VERSION))
+        version = METHOD_VERSION if name in _METHOD_STAGES else SPECIMEN_VERSION
+        stages.append(Stage(name=name, fn=fn, config=config, deps=tuple(deps), version=version))
 
     for name, seed in specimens:
         add(f"truth_{name}", truth_stage, {"world": world, "seed": seed})
@@ -84,6 +92,12 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     ren_f = {"tissue_heldout": "tissue", "identify": "identify", "recon_heldout_barcoded": "recon_heldout", "rosetta": "rosetta",
              "record_heldout": "record_heldout"}
     add("function", _renamed(function_stage, ren_f, sub={"recon_heldout": "recon"}), {**learn_cfg, "function": c["function"]}, list(ren_f))
+    ren_l = {"tissue_heldout": "tissue_heldout", "record_heldout": "record_heldout", "recon_heldout_barcoded": "recon_heldout",
+             "identify": "identify", "rosetta": "rosetta"}
+    ren_l.update({f"tissue_train{k}": f"tissue_train{k}" for k in range(n_train)})
+    ren_l.update({f"recon_train{k}_barcoded": f"recon_train{k}" for k in range(n_train)})
+    add("ladder", _renamed(ladder_stage, ren_l, sub={"recon_heldout": "recon", **{f"recon_train{k}": "recon" for k in range(n_train)}}),
+        {**learn_cfg, "emulation": c["emulation"]}, list(ren_l))
     return stages
 
 
@@ -110,7 +124,9 @@ def collect_scores(cfg: RunConfig, results: dict[str, StageResult]) -> dict[str,
     th = json.loads((results["identify"].path / "theta.json").read_text())
     names = MapNames(tuple(th["names"]["receptors"]), tuple(th["names"]["channels"]))
     ident["identifiability"] = json.loads((results["identify"].path / "identifiability.json").read_text())
-    ident["parameter_recovery"] = parameter_recovery(ident, config_json(cfg)["world"], names, ident["identifiability"])
+    lad = results["ladder"].result
+    ident["parameter_recovery"] = parameter_recovery(ident, config_json(cfg)["world"], names, ident["identifiability"],
+                                                     effective=lad["effective_truth"])
     em = dict(results["emulate"].result)
     fn = results["function"].result
     em["spike_coincidence_gamma"] = fn["emulation"].get("spike_coincidence", {}).get("mean_gamma")
@@ -127,6 +143,8 @@ def collect_scores(cfg: RunConfig, results: dict[str, StageResult]) -> dict[str,
             "rosetta_emulation": fn["rosetta"]["score"],
             "details": fn,
         },
+        "ladder": lad["ladder"],
+        "ladder_rosetta": lad["ladder_rosetta"],
         "instrument_seconds": {k: v["instrument_seconds"] for k, v in scans.items()},
         "runtime_seconds": {k: round(v.seconds, 3) for k, v in results.items()},
     }

@@ -28,7 +28,7 @@ from ..types import Circuit, Provenance
 from ..types.stimulus import Noise, Step, Stimulus
 from ._tables import make_circuit
 from .organoid_cells import CHANNEL_TYPES, MEMBRANES, TYPES, WORLD_BIOPHYSICS, neuron_table, type_counts
-from .organoid_receptors import (BETA, DENSITY, RECEPTOR_TYPES, choose_patterns, imprint, pattern_mask,
+from .organoid_receptors import (BETA, DENSITY, RECEPTOR_TYPES, assembly_wiring, choose_patterns, imprint, pattern_mask,
                                  rule_densities, scramble, structural_imprint)
 from .organoid_wiring import P_CONNECT, connection_probability, contact_sizes, draw_contacts, release_sites, site_positions
 
@@ -56,6 +56,9 @@ class Config(BaseModel):
     memory_strength: float = Field(4.0, ge=0.0, description="pattern AMPA/NMDA densities are x (1 + strength)")
     n_patterns: int = Field(3, ge=0)
     pattern_size: int = Field(20, ge=2)
+    assembly_connection_probability: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="connection probability between members of one pattern, at least (a memory adds synapses as well as receptors)")
 
     @model_validator(mode="after")
     def _check(self) -> "Config":
@@ -83,11 +86,12 @@ def build(config: Config) -> Circuit:
     nrn = neuron_table(counts, config.slab_um, config.cell_variability, rng["cells"])
     t = np.array([TYPES.index(x) for x in nrn["cell_type"]])
     pos = np.stack([nrn["x_um"], nrn["y_um"], nrn["z_um"]], axis=1)
-    pre, post = draw_contacts(connection_probability(t, pos, config.connection_length_um), rng["wiring"])
+    patterns = choose_patterns(np.arange(n_pyr), config.n_patterns, config.pattern_size, rng["patterns"]) if config.n_patterns else []
+    p = assembly_wiring(connection_probability(t, pos, config.connection_length_um), patterns, config.assembly_connection_probability)
+    pre, post = draw_contacts(p, rng["wiring"])
     site = release_sites(pre, post, config.dyad_probability, rng["sites"])
     where = site_positions(site, pre, post, pos, rng["positions"])
     size = contact_sizes(len(pre), config.contact_median_um2, config.contact_sigma_log, rng["sizes"])
-    patterns = choose_patterns(np.arange(n_pyr), config.n_patterns, config.pattern_size, rng["patterns"]) if config.n_patterns else []
     mask = pattern_mask(pre, post, patterns)
     # The memory shows in shape to the degree receptor densities follow shape at all.
     size, density_factor = structural_imprint(size, mask, config.memory_strength, config.receptor_predictability)

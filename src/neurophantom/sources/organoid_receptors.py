@@ -36,6 +36,8 @@ memory is fully visible in synapse sizes (a Rosetta map from shape recovers it);
 
 References
 ----------
+Holtmaat A, Svoboda K (2009) Experience-dependent structural synaptic plasticity in the
+mammalian brain. Nat Rev Neurosci 10:647-658.
 Nusser Z, Cull-Candy S, Farrant M (1997) Differences in synaptic GABA(A) receptor number
 underlie variation in GABA mini amplitude. Neuron 19:697-709.
 Nusser Z et al. (1998) Cell type and pathway dependence of synaptic AMPA receptor number
@@ -122,6 +124,22 @@ def choose_patterns(pyramidal_ids: np.ndarray, n_patterns: int, size: int, rng: 
     """Disjoint memory patterns of pyramidal-cell ids, each sorted."""
     pick = rng.choice(pyramidal_ids, size=n_patterns * size, replace=False)
     return [sorted(int(i) for i in pick[k * size:(k + 1) * size]) for k in range(n_patterns)]
+
+
+def assembly_wiring(p: np.ndarray, patterns: list[list[int]], p_assembly: float) -> np.ndarray:
+    """Connection probabilities with pairs inside one pattern raised to at least
+    ``p_assembly``: learning that stores an assembly grows synapses among its members as
+    well as strengthening them (structural plasticity; Holtmaat & Svoboda 2009), so that
+    every uncued member receives input from the cued half."""
+    if p_assembly <= 0 or not patterns:
+        return p
+    out = p.copy()
+    for members in patterns:
+        idx = np.asarray(members, dtype=np.int64)
+        block = np.maximum(out[np.ix_(idx, idx)], p_assembly)
+        np.fill_diagonal(block, 0.0)
+        out[np.ix_(idx, idx)] = block
+    return out
 
 
 def pattern_mask(pre: np.ndarray, post: np.ndarray, patterns: list[list[int]]) -> np.ndarray:
