@@ -10,7 +10,7 @@ import typer
 
 from .._errors import NeurophantomError
 from . import app
-from ._common import console, load_circuit_arg
+from ._common import check_seed, console, load_circuit_arg, overwrite_option, prepare_out
 from ._common import out as stdout
 
 
@@ -57,6 +57,7 @@ def record_cmd(
     frame_rate_hz: Optional[float] = typer.Option(None, "--frame-rate-hz", help="camera frame rate (default 30 Hz calcium, 1000 Hz voltage)"),
     dt_ms: float = typer.Option(0.05, "--dt-ms", help="engine integration step (ms)"),
     transmission: str = typer.Option("event", "--transmission", help="event | kinetic (release of spiking neurons)"),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Image a circuit: write DIR/recording.nwb (ophys traces per neuron; ground truth in
     processing/ground_truth) and DIR/recording.png."""
@@ -65,10 +66,12 @@ def record_cmd(
     from ..instruments.dynamic import imaging_config, parse_protocol, record, write_imaging
     from ..io import atomic_dir
 
-    if seed < 0:
-        raise NeurophantomError(f"--seed must be >= 0, got {seed}")
+    check_seed(seed)
     if transmission not in ("event", "kinetic"):
         raise NeurophantomError(f"unknown --transmission {transmission!r} (expected event or kinetic)")
+    if not protocol.strip(";").strip():
+        raise NeurophantomError("--protocol is empty; give e.g. 'spontaneous:duration=1000,sigma=20'")
+    prepare_out(out, "record", inputs=[circuit], overwrite=overwrite)
     prot = parse_protocol(protocol, trials=trials)
     overrides = {"dt_ms": dt_ms, "transmission": transmission}
     if frame_rate_hz is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 from pathlib import Path
 from typing import List, Optional
@@ -13,7 +12,7 @@ import typer
 
 from .._errors import NeurophantomError
 from . import app
-from ._common import console
+from ._common import check_seed, console, overwrite_option, parse_sets, prepare_out
 from ._common import out as stdout
 
 
@@ -26,16 +25,7 @@ def _human_seconds(s: float) -> str:
 
 def _options(items: list[str]) -> dict:
     """``key=value`` overrides of the instrument config (values parsed as JSON when they can be)."""
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise NeurophantomError(f"--set expects key=value, got {item!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
+    return parse_sets(items)
 
 
 def build_config(instrument: str, expansion: Optional[float], barcode: Optional[str], damage: list[str],
@@ -141,6 +131,7 @@ def scan_cmd(
     seed: int = typer.Option(0, "--seed", help="seed of every random draw of the scan"),
     region: Optional[str] = typer.Option(None, "--region", help="image only specimen voxels Z0:Z1,Y0:Y1,X0:X1"),
     chunk: int = typer.Option(128, "--chunk", help="chunk edge (voxels) for computing and storing; results do not depend on it"),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Image a phantom and write DIR/scan.ome.zarr, DIR/scan.json and DIR/scan.png."""
     from ..instruments.specimen import Specimen
@@ -148,12 +139,15 @@ def scan_cmd(
     from ..io import atomic_dir
     from ..types.phantom import Phantom
 
-    if seed < 0:
-        raise NeurophantomError(f"--seed must be >= 0, got {seed}")
-    if chunk < 8:
-        raise NeurophantomError(f"--chunk must be >= 8, got {chunk}")
+    from ..io.omezarr import verify_ome_zarr
+
+    check_seed(seed)
+    if not 8 <= chunk <= 4096:
+        raise NeurophantomError(f"--chunk must be in [8, 4096], got {chunk}")
+    prepare_out(out, "scan", inputs=[phantom], overwrite=overwrite)
     config = build_config(instrument, expansion, barcode, damage, tags, overrides)
     ph = Phantom.load(phantom)
+    verify_ome_zarr(phantom / "phantom.ome.zarr")  # every chunk, before any work or output
     spec = Specimen.from_phantom(ph)
     box = _region(region)
     result = scan(spec, config, seed=seed, chunks=(chunk, chunk, chunk), region=box)
