@@ -115,8 +115,10 @@ def prepare_out(path: Path, command: str, *, inputs: Iterable[Optional[object]] 
 
 
 def check_seed(seed: int, name: str = "--seed") -> int:
-    if seed < 0 or seed >= 2**63:
-        raise NeurophantomError(f"{name} must be a whole number in [0, 2^63), got {seed}")
+    if seed < 0:
+        raise NeurophantomError(f"{name} must be >= 0, got {seed}")
+    if seed >= 2**63:
+        raise NeurophantomError(f"{name} must be below 2^63, got {seed}")
     return seed
 
 

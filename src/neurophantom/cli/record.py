@@ -78,6 +78,13 @@ def record_cmd(
         overrides["frame_rate_hz"] = frame_rate_hz
     config = imaging_config(indicator, **overrides)
     c = load_circuit_arg(circuit, seed=seed)
+    from ..io import check_memory
+
+    # Every trial's frames (fluorescence, dF/F, expected photons) and truth samples are kept.
+    frames = prot.duration_ms * config.frame_rate_hz / 1000.0
+    samples = prot.duration_ms / config.sample_dt_ms if getattr(config, "sample_dt_ms", None) else prot.duration_ms / dt_ms
+    check_memory(int(8 * prot.trials * c.n_neurons * (3 * frames + 2 * samples)),
+                 f"{prot.trials} trial(s) of {prot.duration_ms:g} ms of {c.n_neurons} neurons")
     with Progress("recording trials", BarColumn(), "{task.completed}/{task.total}", console=console, transient=True) as bar:
         task = bar.add_task("trials", total=prot.trials)
         rec, truth = record(c, prot, config, seed=seed, progress=lambda done, total: bar.update(task, completed=done))

@@ -55,6 +55,17 @@ def tissue_config(seed: int, voxel: Optional[str], scale: Optional[float], chunk
         raise NeurophantomError(f"bad tissue options: {exc}") from None
 
 
+def _check_volume(n_neurons: int, config) -> None:
+    """Refuse a phantom whose label volume could not be held: every soma is a ball of the
+    scaled soma radius, so the volume holds at least ``n`` such balls' bounding cubes."""
+    from ..io import check_memory
+
+    r_vox = config.soma_radius_um * config.geometry_scale * 1e3 / min(config.voxel_size_nm)
+    voxels = n_neurons * (2 * r_vox + 1) ** 3
+    check_memory(int(4 * voxels), f"the phantom's label volume (at least {voxels:.3g} voxels of "
+                                  f"{'x'.join(f'{v:g}' for v in config.voxel_size_nm)} nm for {n_neurons} somata)")
+
+
 def slice_png(phantom, path: Path) -> Path:
     """A PNG of two z slices: through the soma sheet and through the middle of the
     neuropil (labels in random colours, extracellular space black)."""
@@ -121,6 +132,7 @@ def tissue_cmd(
     prepare_out(out, "tissue", inputs=[circuit], overwrite=overwrite)
     config = tissue_config(seed, voxel_size_nm, scale, chunk, set_)
     c = load_circuit_arg(circuit)
+    _check_volume(c.n_neurons, config)
     t0 = time.perf_counter()
     phantom = grow_tissue(c, config, progress=True)
     with atomic_dir(out) as tmp:  # the folder appears whole, slice included

@@ -25,7 +25,8 @@ MORPHOLOGY = {
     "id": Col("int"), "name": Col("str"), "voxels": Col("int", lo=1), "volume_um3": _NONNEG, "area_um2": _NONNEG,
     "lost_area_um2": _NONNEG, "lost_boundary_fraction": Col("float", lo=0, hi=1),
     "soma_z_um": _POS, "soma_y_um": _POS, "soma_x_um": _POS, "soma_radius_um": _NONNEG,
-    "cable_length_um": _NONNEG, "n_branch_points": Col("int", lo=0), "n_terminals": Col("int", lo=0),
+    # Without skeletons (``morphology.skeletons=False``): NaN length, -1 counts.
+    "cable_length_um": Col("float", nan=True, lo=0), "n_branch_points": Col("int", lo=-1), "n_terminals": Col("int", lo=-1),
     "mean_radius_um": Col("float", nan=True, lo=0), "median_radius_um": Col("float", nan=True, lo=0),
 }
 UNCERTAINTY = {
