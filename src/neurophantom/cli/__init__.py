@@ -97,11 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         with _signals(caught):
             try:
                 code = _dispatch(argv)
-            except BaseException as exc:  # noqa: BLE001 - a noted signal decides; bugs still raise
+            except KeyboardInterrupt:
+                caught.append(signal.SIGINT)
+                code = 130
+            except BaseException:  # noqa: BLE001 - after a noted signal that decides; bugs still raise
                 if not caught:
                     raise
-                code = None
-                _ = exc
+                code = 130
     if caught:
         word, code = _SIGNALS[caught[0]]
         print(f"error: {word}; finished artifacts are kept, unfinished ones were not written", file=sys.stderr)
@@ -135,9 +137,6 @@ def _dispatch(argv: list[str] | None) -> int:
         return int(getattr(exc, "exit_code", 0) or 0)
     except _cx.ClickException as exc:
         return _fail(exc.format_message())
-    except KeyboardInterrupt:
-        print("error: interrupted; finished artifacts are kept, unfinished ones were not written", file=sys.stderr)
-        return 130
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         return _fail(f"{exc.strerror or exc.__class__.__name__}: {exc.filename}")
     except MemoryError:
