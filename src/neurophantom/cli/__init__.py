@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+_COMMAND = None
+
+
 def _dispatch(argv: list[str] | None) -> int:
     import typer.main
 
@@ -121,7 +124,10 @@ def _dispatch(argv: list[str] | None) -> int:
     try:
         # The click command is run directly (not through click's ``main``), so that
         # Ctrl-C reaches us as KeyboardInterrupt, not as click's Abort after a blank line.
-        cmd = typer.main.get_command(app)
+        global _COMMAND
+        if _COMMAND is None:  # built once: typer introspects every command to build it
+            _COMMAND = typer.main.get_command(app)
+        cmd = _COMMAND
         if not args:
             args = ["--help"]
         with cmd.make_context("neurophantom", args) as ctx:

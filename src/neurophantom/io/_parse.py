@@ -202,8 +202,9 @@ def loads_yaml(data: bytes | str, what: str = "YAML text", *, max_bytes: int = M
     text = _decode(data, what, max_bytes)
     if _bracket_depth(text) > max_depth:  # PyYAML's parser recurses: refuse before it runs
         raise CorruptDataError(f"{what} is nested more than {max_depth} levels deep")
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -222,7 +223,8 @@ def loads_yaml(data: bytes | str, what: str = "YAML text", *, max_bytes: int = M
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise CorruptDataError(f"{what} is not valid YAML ({msg[:120]})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return check_tree(obj, what, max_depth=max_depth, max_nodes=max_nodes)
 
 

@@ -109,13 +109,14 @@ def check_array_meta(meta: Any, array_dir: Path, ndim: int, axis_names: tuple[st
     names = [c.get("name") for c in codecs] if isinstance(codecs, list) and all(isinstance(c, dict) for c in codecs) else None
     if names != ["bytes", "zstd", "crc32c"]:
         raise CorruptDataError(f"{where}: codecs {names} are not bytes -> zstd -> crc32c")
-    endian = (codecs[0].get("configuration") or {}).get("endian", "little")
+    conf = codecs[0].get("configuration") or {}
+    endian = conf.get("endian", "little") if isinstance(conf, dict) else None
     if endian != "little" and dtype.itemsize > 1:
         raise CorruptDataError(f"{where}: byte order {endian!r} (neurophantom stores little-endian)")
     if meta.get("storage_transformers") not in (None, []):
         raise CorruptDataError(f"{where}: storage transformers are not supported")
     dims = meta.get("dimension_names")
-    if dims is not None and tuple(dims) != axis_names:
+    if dims is not None and (not isinstance(dims, list) or tuple(dims) != axis_names):
         raise CorruptDataError(f"{where}: dimension names {dims} differ from the NGFF axes {list(axis_names)}")
     check_memory(nbytes_of(chunks, dtype.itemsize), f"{array_dir}: one chunk of {list(chunks)} {dtype.name}",
                  budget=chunk_budget_bytes())
