@@ -43,7 +43,7 @@ def _hdf5_modules(path: Path) -> set[str]:
 
     from ..io._nwb_check import check_hdf5
 
-    check_hdf5(path, "an NWB file")
+    check_hdf5(path, "a neurophantom NWB file")
     with h5py.File(path, "r") as fh:
         proc = fh.get("processing")
         return set(proc.keys()) if proc is not None else set()

@@ -31,7 +31,7 @@ def check_hdf5(path: str | os.PathLike, what: str) -> None:
     try:
         fh = h5py.File(path, "r")
     except Exception as exc:  # h5py raises OSError and others for non-HDF5 content
-        raise CorruptDataError(f"{path} is not an HDF5 file ({exc.__class__.__name__})") from None
+        raise CorruptDataError(f"{path} is not {what} (not HDF5: {exc.__class__.__name__})") from None
     total = 0
     try:
         todo = [fh]
@@ -45,7 +45,7 @@ def check_hdf5(path: str | os.PathLike, what: str) -> None:
                 link = grp.get(name, getlink=True)
                 if isinstance(link, h5py.ExternalLink):
                     raise CorruptDataError(f"{path}: {grp.name.rstrip('/')}/{name} is a link to another file "
-                                           f"({link.filename}); refused: {what} must hold its own data")
+                                           f"({link.filename}); refused: an artifact is read only from itself")
                 if isinstance(link, h5py.SoftLink):
                     continue  # a path inside this file; its target is visited where it lives
                 obj = grp.get(name)
@@ -59,7 +59,7 @@ def check_hdf5(path: str | os.PathLike, what: str) -> None:
     except NeurophantomError:
         raise
     except Exception as exc:
-        raise CorruptDataError(f"{path} is unreadable as HDF5 ({exc.__class__.__name__})") from None
+        raise CorruptDataError(f"{path} is not {what} (unreadable HDF5: {exc.__class__.__name__})") from None
     finally:
         fh.close()
 

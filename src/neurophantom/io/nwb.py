@@ -136,7 +136,7 @@ def read_recording(path: str | os.PathLike) -> Recording:
     path = Path(path)
     if not path.is_file():
         raise NeurophantomError(f"recording not found: {path}")
-    check_hdf5(path, "a recording")
+    check_hdf5(path, "a neurophantom NWB recording")
     try:
         with NWBHDF5IO(str(path), "r") as io:
             nwb = io.read()

@@ -200,7 +200,7 @@ def _open(path: str | os.PathLike):
     path = Path(path)
     if not path.is_file():
         raise NeurophantomError(f"imaging recording not found: {path}")
-    check_hdf5(path, "an imaging recording")
+    check_hdf5(path, "a neurophantom imaging NWB file")
     try:
         with NWBHDF5IO(str(path), "r") as io:
             yield io.read()
@@ -246,8 +246,12 @@ def read_imaging(path: str | os.PathLike) -> "ImagingRecording":
             raise CorruptDataError(f"{path}: the ROI table needs one row per neuron, unique ids, a name and a position each")
         protocol = Protocol.model_validate(meta["protocol"])
         config = ImagingConfig.model_validate(meta["config"])
-        if protocol.trials > len(ophys["Fluorescence"].roi_response_series):
-            raise CorruptDataError(f"{path}: the protocol has {protocol.trials} trials, the file fewer")
+        for group in ("Fluorescence", "DfOverF"):
+            have = ophys[group].roi_response_series
+            missing = next((_trial(k) for k in range(protocol.trials) if _trial(k) not in have), None)
+            if missing is not None or len(have) != protocol.trials:
+                raise CorruptDataError(f"{path}: the protocol has {protocol.trials} trials; {group}/"
+                                       f"{missing or 'trial_*'} does not match (missing or extra series)")
         fl = _series(ophys["Fluorescence"], protocol.trials, "Fluorescence", ids.size)
         dff = _series(ophys["DfOverF"], protocol.trials, "DfOverF", ids.size)
         stim = meta.get("stimulated_ids")
