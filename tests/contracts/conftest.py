@@ -89,6 +89,17 @@ def probe_world(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def recorded(probe_world):
+    """``neurophantom record`` output of ``gt`` (20 ms, no stimulus: no neuron spikes)."""
+    from neurophantom.cli import main
+
+    if not (probe_world / "rec").exists():
+        assert main(["record", str(probe_world / "gt"), "--protocol", "spontaneous:duration=20", "--indicator", "voltage",
+                     "--out", str(probe_world / "rec")]) == 0
+    return probe_world / "rec"
+
+
 @pytest.fixture
 def memory_budget(monkeypatch):
     """A fixed 4 GiB budget, so that refusals do not depend on the machine's memory."""

@@ -326,3 +326,40 @@ def test_leftovers_of_a_killed_command_are_removed_by_the_next(tmp_path, capfd):
     live.mkdir()
     assert _run(capfd, *COB, "--out", tmp_path / "c")[0] == 0
     assert not dead.exists() and live.exists()
+
+
+# ------------------------------------------------------------------ no spikes; info reads everything
+def test_record_without_spikes_writes_valid_nwb(recorded):
+    """The NWB writers crashed when no neuron spiked (``spike_step_times``); the simulate
+    case is the probe's ``simulate gt --duration-ms 30``, this is ``record``."""
+    from neurophantom.io.nwb_ophys import read_ground_truth, read_imaging
+
+    truth = read_ground_truth(recorded / "recording.nwb")
+    assert sum(a.spike_times_ms.size for a in truth.activity) == 0
+    rec = read_imaging(recorded / "recording.nwb")
+    assert np.isfinite(rec.trials[0].traces["dff"]).all() and rec.trials[0].traces["dff"].shape[1] == 12
+
+
+def test_info_reads_every_artifact_the_project_writes(probe_world, recorded, tmp_path, capfd):
+    from neurophantom.io import atomic_write_json
+    from neurophantom.pipeline.runner import run_pipeline
+
+    w = probe_world
+    assert _run(capfd, "export", w / "gt", "--to", "brian2", "--duration-ms", "10", "--out", tmp_path / "b2")[0] == 0
+    assert _run(capfd, "export", w / "cob", "--to", "neuroml", "--out", tmp_path / "gt.net.nml")[0] == 0
+    assert _run(capfd, "score", w / "recon_syn", "--truth", w / "ph", "--json", "--out", tmp_path / "score")[0] == 0
+    run = tmp_path / "run"
+    res = run_pipeline(_stages([]), run)
+    atomic_write_json(run / "config.json", {"preset": "organoid"})
+    expect = {
+        w / "gt": "circuit", w / "recon_syn": "reconstruction", w / "ph": "phantom", w / "syn": "scan", w / "exms": "scan",
+        w / "ph" / "phantom.ome.zarr": "ome-zarr image", w / "syn" / "scan.ome.zarr": "ome-zarr image",
+        w / "recon_syn" / "segmentation.ome.zarr": "ome-zarr image", w / "sim": "recording",
+        w / "sim" / "recording.nwb": "recording", recorded / "recording.nwb": "imaging recording", recorded: "imaging recording",
+        tmp_path / "b2": "brian2 export", tmp_path / "gt.net.nml": "neuroml export", tmp_path / "score": "score",
+        run: "run", res["a"].path: "run stage", w / "pp": "circuit",
+    }
+    for path, kind in expect.items():
+        code, out, err = _run(capfd, "info", path, "--json")
+        assert code == 0, f"{path}: {err}"
+        assert json.loads(out)["kind"] == kind, (path, out)

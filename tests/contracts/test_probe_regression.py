@@ -508,17 +508,6 @@ def test_the_probe_lists_165_cases():
     assert len({c.id for c in CASES}) == 165
 
 
-@pytest.fixture(scope="module")
-def recorded(probe_world):
-    """``neurophantom record`` output (for the false rejection by ``info``)."""
-    from neurophantom.cli import main
-
-    if not (probe_world / "rec").exists():
-        assert main(["record", str(probe_world / "gt"), "--protocol", "spontaneous:duration=20", "--indicator", "voltage",
-                     "--out", str(probe_world / "rec")]) == 0
-    return probe_world / "rec"
-
-
 def _path_arg(a: str, world: Path, case: Path, out: Path) -> str:
     """CASE/x -> the case's copy, OUT/x -> the case's output folder, gt|ph|syn|pp|rec -> the base."""
     if a == "CASE":

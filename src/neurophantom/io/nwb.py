@@ -176,6 +176,8 @@ def read_recording(path: str | os.PathLike) -> Recording:
                     raise CorruptDataError(f"{where}: sampled at other times than the other traces")
                 traces[key] = read_array(ts.data, where, ndim=2)
                 units[key] = ts.unit
+                if key in declared and declared[key] != ts.unit:
+                    raise CorruptDataError(f"{where}: unit {ts.unit!r}, the metadata says {declared[key]!r}")
                 time_ms = t
             if set(traces) != set(declared):
                 raise CorruptDataError(f"{path}: the metadata declares traces {sorted(declared)}, the file holds {sorted(traces)}")
