@@ -40,6 +40,8 @@ def simulate_cmd(
         raise NeurophantomError(f"--duration-ms must be > 0, got {duration_ms}")
     if not (dt_ms > 0):
         raise NeurophantomError(f"--dt-ms must be > 0, got {dt_ms}")
+    if sample_dt_ms is not None and not (0 < sample_dt_ms < float("inf")):
+        raise NeurophantomError(f"--sample-dt-ms must be a positive number, got {sample_dt_ms}")
     check_seed(seed)
     prepare_out(out, "simulate", inputs=[circuit], overwrite=overwrite)
     c = load_circuit_arg(circuit, seed=seed)

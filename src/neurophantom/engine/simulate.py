@@ -33,6 +33,8 @@ def _steps(duration_ms: float, dt_ms: float, sample_dt_ms: float | None) -> tupl
     if abs(n_steps * dt_ms - duration_ms) > 1e-6 * dt_ms + 1e-9 * duration_ms:
         raise NeurophantomError(f"duration_ms {duration_ms} is not a whole number of steps of {dt_ms} ms")
     sdt = dt_ms if sample_dt_ms is None else sample_dt_ms
+    if not (np.isfinite(sdt) and sdt > 0):
+        raise NeurophantomError(f"sample_dt_ms must be > 0, got {sdt}")
     every = int(round(sdt / dt_ms))
     if every < 1 or abs(every * dt_ms - sdt) > 1e-6 * dt_ms:
         raise NeurophantomError(f"sample_dt_ms {sdt} is not a whole number of steps of {dt_ms} ms")
