@@ -118,6 +118,28 @@ def info_scan(path: Path) -> dict:
     }
 
 
+def _check_size(spec, config, box, chunk: int, out: Path) -> None:
+    """Refuse a scan grid that could not be written (free disk) or previewed (memory)."""
+    import shutil
+
+    from ..io import check_memory
+    from ..io._limits import human_bytes
+    from .._errors import ResourceLimitError
+
+    extent = spec.extent_nm if box is None else tuple((b - a) * v for a, b, v in zip(*box, spec.voxel_size_nm))
+    shape = [max(1, math.ceil(e / v - 1e-9)) for e, v in zip(extent, config.voxel_size_nm)]
+    voxels = math.prod(shape)
+    chunks = math.prod(-(-s // chunk) for s in shape)
+    if chunks > 10_000_000:
+        raise ResourceLimitError(f"a scan grid of {shape} voxels is {chunks:.3g} chunks of {chunk}^3 (at most 10^7)")
+    check_memory(4 * shape[1] * shape[2] * 8, f"one z slice of the scan grid ({shape[1]} x {shape[2]} voxels)")
+    parent = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(parent).free
+    if 4 * voxels > free:
+        raise ResourceLimitError(f"a scan of {shape} voxels needs at least {human_bytes(4 * voxels)} per channel, "
+                                 f"more than the {human_bytes(free)} free at {parent}")
+
+
 @app.command("scan")
 def scan_cmd(
     phantom: Path = typer.Argument(..., help="phantom folder (written by `neurophantom tissue`)"),
@@ -150,6 +172,7 @@ def scan_cmd(
     verify_ome_zarr(phantom / "phantom.ome.zarr")  # every chunk, before any work or output
     spec = Specimen.from_phantom(ph)
     box = _region(region)
+    _check_size(spec, config, box, chunk, out)
     result = scan(spec, config, seed=seed, chunks=(chunk, chunk, chunk), region=box)
     volume_um3 = spec.volume_um3 if box is None else float(np.prod([(b - a) * v for a, b, v in zip(*box, spec.voxel_size_nm)])) * 1e-9
     console.print(f"{config.instrument}: {len(result.channels)} channels x {result.shape} voxels of "
