@@ -48,6 +48,23 @@ def build_config(config_file: Optional[Path], sets: list[str], chunk: Optional[i
         raise NeurophantomError(f"reconstruct config {where}: {err['msg']}") from None
 
 
+def _check_scratch(shape) -> None:
+    """The memory-mapped scratch volumes (labels, distances, masks: ~16 bytes a voxel)
+    must fit on the disk of the temporary folder."""
+    import math
+    import shutil
+    import tempfile
+
+    from .._errors import ResourceLimitError
+    from ..io._limits import human_bytes
+
+    need = 16 * math.prod(int(s) for s in shape)
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    if need > free:
+        raise ResourceLimitError(f"reconstructing {list(shape)} voxels needs about {human_bytes(need)} of scratch space, "
+                                 f"more than the {human_bytes(free)} free in {tempfile.gettempdir()}")
+
+
 @app.command("reconstruct")
 def reconstruct_cmd(
     scan_dir: Path = typer.Argument(..., help="scan folder (written by `neurophantom scan`)"),
@@ -70,6 +87,7 @@ def reconstruct_cmd(
     config = build_config(config_file, sets, chunk, geometry_scale)
     scan = Scan.load(scan_dir)
     membrane_channel(scan)  # a scan without a membrane stain fails here, before any output
+    _check_scratch(scan.shape)
     for store in ("scan.ome.zarr", "lost_mask.ome.zarr"):  # every chunk, before any work or output
         if (scan_dir / store).exists():
             verify_ome_zarr(scan_dir / store)
