@@ -22,6 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+import neurophantom.cli  # noqa: F401 - imported once here, not inside a timed example
+import neurophantom.io.nwb  # noqa: F401
+import neurophantom.reconstruct  # noqa: F401
 from neurophantom import NeurophantomError
 
 pytestmark = pytest.mark.xdist_group("probe")
@@ -33,7 +36,7 @@ SEED = st.integers(0, 2**63 - 1)
 
 
 def fuzz_settings(n: int):
-    return settings(max_examples=n, deadline=3000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    return settings(max_examples=n, deadline=10_000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+import neurophantom.io.nwb  # noqa: F401 - imported once here, not inside a timed example
 from neurophantom.cli import main
 
 pytestmark = pytest.mark.xdist_group("probe")
@@ -29,7 +30,7 @@ SEED = st.integers(0, 2**63 - 1)
 
 
 def fuzz_settings(n: int):
-    return settings(max_examples=n, deadline=5000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    return settings(max_examples=n, deadline=10_000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,11 @@ import yaml
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+import neurophantom.cli._common  # noqa: F401 - imported once here, not inside a timed example
+import neurophantom.instruments.dynamic  # noqa: F401
+import neurophantom.instruments.parse  # noqa: F401
+import neurophantom.pipeline.config  # noqa: F401
+import neurophantom.plan  # noqa: F401
 from neurophantom import NeurophantomError
 
 pytestmark = pytest.mark.xdist_group("fuzz-parsers")
@@ -31,7 +36,9 @@ SEED = st.integers(0, 2**63 - 1)
 
 
 def fuzz_settings(n: int):
-    return settings(max_examples=n, deadline=3000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    """``n`` examples, each under a 10 s deadline (a hang fails the test; load on a shared
+    CI machine does not), reproducible (derandomized, no example database)."""
+    return settings(max_examples=n, deadline=10_000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 
 
 def _finite_tree(v) -> None:
