@@ -191,12 +191,16 @@ def read_cache_log(run_dir: str | Path) -> list[dict[str, Any]]:
     p = Path(run_dir) / "cache.log"
     if not p.is_file():
         return []
+    from ..io import loads_json
+
     out = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            entry = loads_json(line, "cache.log line", max_bytes=1 << 16)
+        except NeurophantomError:
             continue
+        if isinstance(entry, dict):
+            out.append(entry)
     return out
 
 
