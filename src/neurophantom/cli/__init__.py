@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
     caught: list[int] = []
     with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("default")
         with _signals(caught):
             try:
                 code = _dispatch(argv)
