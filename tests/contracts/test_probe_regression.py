@@ -16,7 +16,6 @@ first stage (the pipeline is replaced by a tripwire).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 

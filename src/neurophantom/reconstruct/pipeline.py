@@ -142,7 +142,9 @@ class Reconstruction:
                 raise CorruptDataError(f"reconstruction file missing: {path / name}")
         record = read_json(path / FILES["record"], "reconstruction record")
         vs, origin, shape = check_record(record, path, RECORD_FORMAT, RECORD_VERSION)
-        image = read_ome_zarr(path / FILES["segmentation"])
+        from ..io import contained
+
+        image = read_ome_zarr(contained(path, FILES["segmentation"], f"reconstruction {path}"))
         if image.axes != ("z", "y", "x"):
             raise CorruptDataError(f"{path / FILES['segmentation']}: axes {image.axes}, expected (z, y, x)")
         if not np.allclose(vs, image.voxel_size_nm, rtol=1e-9):

@@ -360,7 +360,9 @@ class Phantom:
         seed = h.int("seed", lo=0)
         if version >= 2:
             verify_checksums(path, h.dict("files"), f"phantom {path}")
-        image = read_ome_zarr(path / "phantom.ome.zarr")
+        from ..io import contained
+
+        image = read_ome_zarr(contained(path, "phantom.ome.zarr", f"phantom {path}"))
         if image.axes != AXES:
             raise CorruptDataError(f"{path / 'phantom.ome.zarr'}: axes {image.axes} are not {AXES}")
         if not np.allclose(image.voxel_size_nm, vs, rtol=1e-12, atol=0):

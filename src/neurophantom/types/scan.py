@@ -350,7 +350,9 @@ class Scan:
         cb = h.raw("codebook", None)
         codebook = None if cb is None else Codebook.from_json(cb, f"{where} codebook")
         seed, config, provenance = h.int("seed", lo=0), h.dict("config"), h.dict("provenance", default={})
-        img = read_ome_zarr(path / "scan.ome.zarr")
+        from ..io import contained
+
+        img = read_ome_zarr(contained(path, "scan.ome.zarr", f"scan {path}"))
         if img.axes != ("c", "z", "y", "x"):
             raise CorruptDataError(f"{path / 'scan.ome.zarr'}: axes {img.axes}, expected (c, z, y, x)")
         if np.dtype(img.data.dtype) != np.float32:
@@ -365,7 +367,7 @@ class Scan:
             raise CorruptDataError(f"{path}: channel names in scan.json and scan.ome.zarr differ")
         mask = None
         if (path / "lost_mask.ome.zarr").exists():
-            m = read_ome_zarr(path / "lost_mask.ome.zarr")
+            m = read_ome_zarr(contained(path, "lost_mask.ome.zarr", f"scan {path}"))
             if np.dtype(m.data.dtype) != np.uint8 or m.axes != ("z", "y", "x") or tuple(m.data.shape) != shape:
                 raise CorruptDataError(f"{path / 'lost_mask.ome.zarr'}: expected uint8 (z, y, x) of {list(shape)}, "
                                        f"got {m.data.dtype} {m.axes} {list(m.data.shape)}")
