@@ -146,10 +146,6 @@ def _dispatch(argv: list[str] | None) -> int:
         return _fail(f"{exc.strerror or exc.__class__.__name__}: {exc.filename}")
     except MemoryError:
         return _fail("out of memory; reduce the problem size (or NEUROPHANTOM_MEMORY_BUDGET_GB)")
-    except OSError as exc:
-        if exc.errno is not None and exc.errno in (28, 122):  # ENOSPC, EDQUOT
-            return _fail(f"no space left to write the output ({exc.strerror})")
-        raise
     except BrokenPipeError:
         # Output piped into a reader that closed early (e.g. `| head`): not an error.
         try:
@@ -157,6 +153,10 @@ def _dispatch(argv: list[str] | None) -> int:
         except OSError:
             pass
         return 0
+    except OSError as exc:
+        if exc.errno is not None and exc.errno in (28, 122):  # ENOSPC, EDQUOT
+            return _fail(f"no space left to write the output ({exc.strerror})")
+        raise
 
 
 def run() -> None:  # pragma: no cover - console-script shim
