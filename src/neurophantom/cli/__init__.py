@@ -74,10 +74,13 @@ def _signals(caught: list):
         yield
         return
 
+    from ..io._atomic import _SHIELD
+
     def handler(signum, frame):
         caught.append(signum)
-        if len(caught) > 1 and signum == signal.SIGINT:
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: no more grace
+        if _SHIELD["depth"] > 0:  # a temporary entry is being made or removed: raise after it
+            _SHIELD["pending"].append(signum)
+            return
         raise KeyboardInterrupt
 
     old = {s: signal.signal(s, handler) for s in _SIGNALS}

@@ -166,21 +166,44 @@ def contained(root: str | os.PathLike, rel: Any, what: str) -> Path:
     return target
 
 
+#: Signals that arrive while a temporary entry is being created, renamed or removed are
+#: held back until that step is done (the CLI's handlers consult this; see ``cli.main``),
+#: so an interrupt never leaves a temporary entry nobody removes, nor a final name missing.
+_SHIELD: dict = {"depth": 0, "pending": []}
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    _SHIELD["depth"] += 1
+    try:
+        yield
+    finally:
+        _SHIELD["depth"] -= 1
+    if _SHIELD["depth"] == 0 and _SHIELD["pending"]:
+        _SHIELD["pending"].clear()
+        raise KeyboardInterrupt
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(path.parent, path.name)
-    fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(path.name), dir=path.parent)
+    tmp = None
     try:
+        with shielded():
+            fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(path.name), dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with shielded():
+            os.replace(tmp, path)
+            tmp = None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with shielded(), contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
     return path
@@ -235,20 +258,26 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[P
     if path.exists() and not path.is_dir():
         raise NeurophantomError(f"output {path} is an existing file, not a folder")
     sweep_stale(path.parent, path.name)
-    tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix(path.name), dir=path.parent))
+    tmp = None
     try:
+        with shielded():
+            tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix(path.name), dir=path.parent))
         yield tmp
         _fsync_dir(tmp)
-        if path.exists() and _exchange(tmp, path):
-            shutil.rmtree(tmp, ignore_errors=True)  # now holds the old folder
-        elif path.exists():
-            old = Path(tempfile.mkdtemp(prefix=tmp_prefix(path.name).replace(".tmp-", ".old-", 1), dir=path.parent))
-            os.replace(path, old / "x")
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        with shielded():
+            if path.exists() and _exchange(tmp, path):
+                shutil.rmtree(tmp, ignore_errors=True)  # now holds the old folder
+            elif path.exists():
+                old = Path(tempfile.mkdtemp(prefix=tmp_prefix(path.name).replace(".tmp-", ".old-", 1), dir=path.parent))
+                os.replace(path, old / "x")
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+            tmp = None
         _fsync_dir(path.parent)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            with shielded():
+                shutil.rmtree(tmp, ignore_errors=True)
         raise
