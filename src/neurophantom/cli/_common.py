@@ -91,7 +91,10 @@ def prepare_out(path: Path, command: str, *, inputs: Iterable[Optional[object]] 
             raise NeurophantomError(f"--out {path} is an existing folder; give the path of a file")
         if not overwrite:
             raise NeurophantomError(f"--out {path} already exists; use --overwrite to replace it")
-        head = path.read_bytes()[:4096] if path.is_file() else b""
+        head = b""
+        if path.is_file():
+            with open(path, "rb") as fh:
+                head = fh.read(4096)
         if not (path.suffix == ".nml" and b"<neuroml" in head):
             raise NeurophantomError(f"--overwrite replaces only an earlier `neurophantom {command}` output; {path} is not one")
         return path
