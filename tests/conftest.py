@@ -18,3 +18,52 @@ _spec = importlib.util.spec_from_file_location("chromium_harness", Path(__file__
 chromium_harness = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(chromium_harness)
 render_page = chromium_harness.render_page
+
+
+# Property-based fuzzing (tests/fuzz, tests/contracts/test_fuzz_*): each example a fuzz test runs is counted (fixture
+# ``fuzz`` there); the total is printed at the end of the run, summed over xdist workers.
+def pytest_configure(config):
+    config._neurophantom_fuzz_cases = 0
+
+
+def pytest_sessionfinish(session, exitstatus):
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None:
+        out["neurophantom_fuzz_cases"] = session.config._neurophantom_fuzz_cases
+
+
+def pytest_testnodedown(node, error):
+    node.config._neurophantom_fuzz_cases += getattr(node, "workeroutput", {}).get("neurophantom_fuzz_cases", 0)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    n = config._neurophantom_fuzz_cases
+    if n:
+        terminalreporter.write_line(f"fuzz: {n} generated cases, each a clean error or a valid result")
+
+
+import resource  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+class Count:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self) -> None:
+        self.n += 1
+
+
+@pytest.fixture
+def fuzz(request, monkeypatch):
+    monkeypatch.setenv("NEUROPHANTOM_MEMORY_BUDGET_GB", "1")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    c = Count()
+    yield c
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 512, f"peak memory grew by {grown_mib:.0f} MiB while fuzzing"
+    s = getattr(request.function, "_hypothesis_internal_use_settings", None)
+    if s is not None:
+        assert c.n >= s.max_examples, f"ran {c.n} of {s.max_examples} examples"
+    request.config._neurophantom_fuzz_cases += c.n

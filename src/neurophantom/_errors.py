@@ -19,3 +19,8 @@ class ValidationError(NeurophantomError):
 
 class CorruptDataError(NeurophantomError):
     """A file that exists but cannot be read back as valid data."""
+
+
+class ResourceLimitError(NeurophantomError):
+    """A request (a parameter or a size declared in a file) that would need more memory
+    or work than the limits allow; raised before anything is allocated."""

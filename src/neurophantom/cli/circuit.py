@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .._errors import NeurophantomError
 from . import app
+from ._common import check_seed, overwrite_option, parse_sets, prepare_out
 from ._common import out as stdout
 
-
-def parse_sets(items: list[str]) -> dict:
-    """``NAME=VALUE`` pairs; values are read as JSON when they parse (numbers, true, lists)."""
-    opts = {}
-    for item in items:
-        if "=" not in item:
-            raise NeurophantomError(f"malformed --set {item!r} (expected NAME=VALUE)")
-        k, v = item.split("=", 1)
-        try:
-            opts[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            opts[k.strip()] = v
-    return opts
+__all__ = ["parse_sets"]
 
 
 @app.command("circuit")
@@ -35,10 +22,13 @@ def circuit_cmd(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="dataset name (celegans: a cect reader, e.g. Cook2019Herm)"),
     task: Optional[str] = typer.Option(None, "--task", help="task name (pretty-printer source)"),
     set_: list[str] = typer.Option([], "--set", help="source option NAME=VALUE (repeatable)"),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Build a ground-truth circuit and write it as a Circuit folder."""
     from ..sources import build_source
 
+    check_seed(seed)
+    prepare_out(out, "circuit", overwrite=overwrite)
     options = parse_sets(set_)
     if dataset is not None:
         options["dataset"] = dataset

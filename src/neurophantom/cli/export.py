@@ -8,7 +8,7 @@ import typer
 
 from .._errors import NeurophantomError
 from . import app
-from ._common import load_circuit_arg
+from ._common import check_seed, load_circuit_arg, overwrite_option, prepare_out
 from ._common import out as stdout
 
 TARGETS = ("brian2", "neuroml")
@@ -24,6 +24,7 @@ def export_cmd(
     stimulus: str = typer.Option("", "--stimulus", help="brian2: stimulus spec as for 'simulate' (no noise)"),
     seed: int = typer.Option(0, "--seed", help="seed of a source built by name and of the COBAHH initial state"),
     transmission: str = typer.Option("event", "--transmission", help="brian2: event | kinetic"),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Export a circuit so that Brian2 or NeuroML tools can run it.
 
@@ -33,6 +34,17 @@ def export_cmd(
     """
     if to not in TARGETS:
         raise NeurophantomError(f"unknown export target {to!r} (known: {', '.join(TARGETS)})")
+    check_seed(seed)
+    prepare_out(out, f"export-{to}", inputs=[circuit], overwrite=overwrite, file=to == "neuroml")
+    if to == "brian2" and not (dt_ms > 0 and duration_ms > 0):
+        raise NeurophantomError("--dt-ms and --duration-ms must be > 0")
+    if to == "brian2":
+        from ..io import check_memory
+
+        steps = duration_ms / dt_ms
+        if not steps < 1e12:
+            raise NeurophantomError(f"--duration-ms / --dt-ms = {steps:.3g} steps is beyond any simulation")
+        check_memory(int(steps) * 8, f"the Brian2 export's stimulus arrays ({steps:.3g} steps)")
     c = load_circuit_arg(circuit, seed=seed)
     if to == "neuroml":
         from ..io.neuroml_export import write_neuroml

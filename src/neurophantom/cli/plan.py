@@ -121,6 +121,10 @@ def _print_plan(p) -> None:
 def _figures(plans, folder: Optional[Path]) -> None:
     if folder is None:
         return
+    if folder.exists() and not folder.is_dir():
+        from .._errors import NeurophantomError
+
+        raise NeurophantomError(f"--figures {folder} is an existing file, not a folder")
     from ..plan.figures import write_figures
 
     for path in write_figures(plans, folder):

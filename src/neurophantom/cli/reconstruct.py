@@ -7,7 +7,6 @@ every Circuit tool reads it) plus ``segmentation.ome.zarr``, ``morphology.parque
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,7 +14,7 @@ import typer
 
 from .._errors import NeurophantomError
 from . import app
-from ._common import console
+from ._common import console, overwrite_option, parse_sets, prepare_out
 from ._common import out as stdout
 
 
@@ -32,31 +31,11 @@ def build_config(config_file: Optional[Path], sets: list[str], chunk: Optional[i
     """The validated ReconstructConfig from a JSON/YAML file, ``--set`` items and options."""
     from ..reconstruct import ReconstructConfig
 
-    data: dict = {}
-    if config_file is not None:
-        if not config_file.is_file():
-            raise NeurophantomError(f"config file not found: {config_file}")
-        text = config_file.read_text(encoding="utf-8")
-        try:
-            if config_file.suffix.lower() in (".yaml", ".yml"):
-                import yaml
+    from ..io import read_config_file
 
-                data = yaml.safe_load(text) or {}
-            else:
-                data = json.loads(text)
-        except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError
-            raise NeurophantomError(f"config file {config_file} is not valid ({exc.__class__.__name__})") from None
-        if not isinstance(data, dict):
-            raise NeurophantomError(f"config file {config_file} must hold a mapping")
-    for item in sets:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise NeurophantomError(f"--set expects key=value, got {item!r}")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        _set(data, key.strip(), parsed)
+    data: dict = read_config_file(config_file, "reconstruct config file") if config_file is not None else {}
+    for key, parsed in parse_sets(sets).items():
+        _set(data, key, parsed)
     if chunk is not None:
         data["chunk_vox"] = [chunk, chunk, chunk]
     if geometry_scale is not None:
@@ -64,9 +43,26 @@ def build_config(config_file: Optional[Path], sets: list[str], chunk: Optional[i
     try:
         return ReconstructConfig.model_validate(data)
     except Exception as exc:  # pydantic.ValidationError
-        err = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+        err = exc.errors()[0] if callable(getattr(exc, "errors", None)) else {"loc": (), "msg": str(exc)}
         where = ".".join(str(p) for p in err["loc"]) or "config"
         raise NeurophantomError(f"reconstruct config {where}: {err['msg']}") from None
+
+
+def _check_scratch(shape) -> None:
+    """The memory-mapped scratch volumes (labels, distances, masks: ~16 bytes a voxel)
+    must fit on the disk of the temporary folder."""
+    import math
+    import shutil
+    import tempfile
+
+    from .._errors import ResourceLimitError
+    from ..io._limits import human_bytes
+
+    need = 16 * math.prod(int(s) for s in shape)
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    if need > free:
+        raise ResourceLimitError(f"reconstructing {list(shape)} voxels needs about {human_bytes(need)} of scratch space, "
+                                 f"more than the {human_bytes(free)} free in {tempfile.gettempdir()}")
 
 
 @app.command("reconstruct")
@@ -78,15 +74,23 @@ def reconstruct_cmd(
     chunk: Optional[int] = typer.Option(None, "--chunk", help="chunk edge in voxels (16-1024; results do not depend on it)"),
     geometry_scale: Optional[float] = typer.Option(None, "--geometry-scale",
                                                    help="specimen length per biological length (phantoms: TissueConfig.geometry_scale, default 0.35 there)"),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Reconstruct neurons, synapses and molecule densities from a scan; write a Circuit folder."""
     from ..reconstruct import reconstruct
     from ..reconstruct.membrane import membrane_channel
     from ..types.scan import Scan
 
+    from ..io.omezarr import verify_ome_zarr
+
+    prepare_out(out, "reconstruct", inputs=[scan_dir, config_file], overwrite=overwrite)
     config = build_config(config_file, sets, chunk, geometry_scale)
     scan = Scan.load(scan_dir)
     membrane_channel(scan)  # a scan without a membrane stain fails here, before any output
+    _check_scratch(scan.shape)
+    for store in ("scan.ome.zarr", "lost_mask.ome.zarr"):  # every chunk, before any work or output
+        if (scan_dir / store).exists():
+            verify_ome_zarr(scan_dir / store)
     console.print(f"reconstructing {scan.instrument} scan {list(scan.shape)} voxels of "
                   f"{', '.join(f'{v:.3g}' for v in scan.voxel_size_nm)} nm")
     result = reconstruct(scan, config)

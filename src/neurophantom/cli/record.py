@@ -10,7 +10,7 @@ import typer
 
 from .._errors import NeurophantomError
 from . import app
-from ._common import console, load_circuit_arg
+from ._common import check_seed, console, load_circuit_arg, overwrite_option, prepare_out
 from ._common import out as stdout
 
 
@@ -57,6 +57,7 @@ def record_cmd(
     frame_rate_hz: Optional[float] = typer.Option(None, "--frame-rate-hz", help="camera frame rate (default 30 Hz calcium, 1000 Hz voltage)"),
     dt_ms: float = typer.Option(0.05, "--dt-ms", help="engine integration step (ms)"),
     transmission: str = typer.Option("event", "--transmission", help="event | kinetic (release of spiking neurons)"),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Image a circuit: write DIR/recording.nwb (ophys traces per neuron; ground truth in
     processing/ground_truth) and DIR/recording.png."""
@@ -65,16 +66,25 @@ def record_cmd(
     from ..instruments.dynamic import imaging_config, parse_protocol, record, write_imaging
     from ..io import atomic_dir
 
-    if seed < 0:
-        raise NeurophantomError(f"--seed must be >= 0, got {seed}")
+    check_seed(seed)
     if transmission not in ("event", "kinetic"):
         raise NeurophantomError(f"unknown --transmission {transmission!r} (expected event or kinetic)")
+    if not protocol.strip(";").strip():
+        raise NeurophantomError("--protocol is empty; give e.g. 'spontaneous:duration=1000,sigma=20'")
+    prepare_out(out, "record", inputs=[circuit], overwrite=overwrite)
     prot = parse_protocol(protocol, trials=trials)
     overrides = {"dt_ms": dt_ms, "transmission": transmission}
     if frame_rate_hz is not None:
         overrides["frame_rate_hz"] = frame_rate_hz
     config = imaging_config(indicator, **overrides)
     c = load_circuit_arg(circuit, seed=seed)
+    from ..io import check_memory
+
+    # Every trial's frames (fluorescence, dF/F, expected photons) and truth samples are kept.
+    frames = prot.duration_ms * config.frame_rate_hz / 1000.0
+    samples = prot.duration_ms / config.sample_dt_ms if getattr(config, "sample_dt_ms", None) else prot.duration_ms / dt_ms
+    check_memory(int(8 * prot.trials * c.n_neurons * (3 * frames + 2 * samples)),
+                 f"{prot.trials} trial(s) of {prot.duration_ms:g} ms of {c.n_neurons} neurons")
     with Progress("recording trials", BarColumn(), "{task.completed}/{task.total}", console=console, transient=True) as bar:
         task = bar.add_task("trials", total=prot.trials)
         rec, truth = record(c, prot, config, seed=seed, progress=lambda done, total: bar.update(task, completed=done))

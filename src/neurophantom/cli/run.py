@@ -9,9 +9,8 @@ from typing import Optional
 import typer
 
 from . import app
-from ._common import console
+from ._common import console, parse_sets, prepare_out
 from ._common import out as stdout
-from .circuit import parse_sets
 
 
 @app.command("run")
@@ -25,8 +24,10 @@ def run_cmd(
     emulation -> validation -> report. A stopped run resumes; finished stages are reused."""
     from ..pipeline.config import load_run_config
     from ..pipeline.main import run_main
+    from ..pipeline.runner import run_lock
 
-    cfg = load_run_config(preset, config, parse_sets(set_))
+    prepare_out(out, "run", inputs=[config], resume=True)
+    cfg = load_run_config(preset, config, parse_sets(set_))  # the whole config, checked before any stage
     t0 = time.perf_counter()
     starts: dict[str, float] = {}
 
@@ -39,7 +40,8 @@ def run_cmd(
         how = "cached" if res.cached else f"{res.seconds:6.1f} s"
         console.print(f"  {res.name:<24} {how}", highlight=False)
 
-    scores = run_main(cfg, out, on_start=on_start, on_done=on_done)
+    with run_lock(out):
+        scores = run_main(cfg, out, on_start=on_start, on_done=on_done)
     em, fn = scores["emulation"], scores["function"]
     fmt = lambda x: "n/a" if x is None or x != x else f"{x:.3f}"  # noqa: E731
     stdout.print(

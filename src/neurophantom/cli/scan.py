@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 from pathlib import Path
 from typing import List, Optional
@@ -13,7 +12,7 @@ import typer
 
 from .._errors import NeurophantomError
 from . import app
-from ._common import console
+from ._common import check_seed, console, overwrite_option, parse_sets, prepare_out
 from ._common import out as stdout
 
 
@@ -26,16 +25,7 @@ def _human_seconds(s: float) -> str:
 
 def _options(items: list[str]) -> dict:
     """``key=value`` overrides of the instrument config (values parsed as JSON when they can be)."""
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise NeurophantomError(f"--set expects key=value, got {item!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
+    return parse_sets(items)
 
 
 def build_config(instrument: str, expansion: Optional[float], barcode: Optional[str], damage: list[str],
@@ -128,6 +118,28 @@ def info_scan(path: Path) -> dict:
     }
 
 
+def _check_size(spec, config, box, chunk: int, out: Path) -> None:
+    """Refuse a scan grid that could not be written (free disk) or previewed (memory)."""
+    import shutil
+
+    from ..io import check_memory
+    from ..io._limits import human_bytes
+    from .._errors import ResourceLimitError
+
+    extent = spec.extent_nm if box is None else tuple((b - a) * v for a, b, v in zip(*box, spec.voxel_size_nm))
+    shape = [max(1, math.ceil(e / v - 1e-9)) for e, v in zip(extent, config.voxel_size_nm)]
+    voxels = math.prod(shape)
+    chunks = math.prod(-(-s // chunk) for s in shape)
+    if chunks > 10_000_000:
+        raise ResourceLimitError(f"a scan grid of {shape} voxels is {chunks:.3g} chunks of {chunk}^3 (at most 10^7)")
+    check_memory(4 * shape[1] * shape[2] * 8, f"one z slice of the scan grid ({shape[1]} x {shape[2]} voxels)")
+    parent = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(parent).free
+    if 4 * voxels > free:
+        raise ResourceLimitError(f"a scan of {shape} voxels needs at least {human_bytes(4 * voxels)} per channel, "
+                                 f"more than the {human_bytes(free)} free at {parent}")
+
+
 @app.command("scan")
 def scan_cmd(
     phantom: Path = typer.Argument(..., help="phantom folder (written by `neurophantom tissue`)"),
@@ -141,6 +153,7 @@ def scan_cmd(
     seed: int = typer.Option(0, "--seed", help="seed of every random draw of the scan"),
     region: Optional[str] = typer.Option(None, "--region", help="image only specimen voxels Z0:Z1,Y0:Y1,X0:X1"),
     chunk: int = typer.Option(128, "--chunk", help="chunk edge (voxels) for computing and storing; results do not depend on it"),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Image a phantom and write DIR/scan.ome.zarr, DIR/scan.json and DIR/scan.png."""
     from ..instruments.specimen import Specimen
@@ -148,14 +161,18 @@ def scan_cmd(
     from ..io import atomic_dir
     from ..types.phantom import Phantom
 
-    if seed < 0:
-        raise NeurophantomError(f"--seed must be >= 0, got {seed}")
-    if chunk < 8:
-        raise NeurophantomError(f"--chunk must be >= 8, got {chunk}")
+    from ..io.omezarr import verify_ome_zarr
+
+    check_seed(seed)
+    if not 8 <= chunk <= 4096:
+        raise NeurophantomError(f"--chunk must be in [8, 4096], got {chunk}")
+    prepare_out(out, "scan", inputs=[phantom], overwrite=overwrite)
     config = build_config(instrument, expansion, barcode, damage, tags, overrides)
     ph = Phantom.load(phantom)
+    verify_ome_zarr(phantom / "phantom.ome.zarr")  # every chunk, before any work or output
     spec = Specimen.from_phantom(ph)
     box = _region(region)
+    _check_size(spec, config, box, chunk, out)
     result = scan(spec, config, seed=seed, chunks=(chunk, chunk, chunk), region=box)
     volume_um3 = spec.volume_um3 if box is None else float(np.prod([(b - a) * v for a, b, v in zip(*box, spec.voxel_size_nm)])) * 1e-9
     console.print(f"{config.instrument}: {len(result.channels)} channels x {result.shape} voxels of "

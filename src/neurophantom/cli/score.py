@@ -17,7 +17,7 @@ from rich.table import Table
 
 from .._errors import NeurophantomError
 from . import app
-from ._common import console
+from ._common import console, overwrite_option, prepare_out
 from ._common import out as stdout
 
 ROWS = (
@@ -58,6 +58,7 @@ def score_cmd(
     as_json: bool = typer.Option(False, "--json", help="print exactly one JSON object instead of the table"),
     out: Optional[Path] = typer.Option(None, "--out", help="folder for score.json and figures (default RECON_DIR/score)"),
     tolerance_nm: float = typer.Option(250.0, "--tolerance-nm", help="synapse position tolerance (specimen nm)"),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Score a reconstruction against the ground-truth phantom: segmentation, synapses, connectome, molecules."""
     from ..io import atomic_write_json
@@ -67,13 +68,21 @@ def score_cmd(
         raise NeurophantomError(f"reconstruction folder not found: {recon_dir}")
     if not truth.is_dir():
         raise NeurophantomError(f"phantom folder not found: {truth}")
-    if not tolerance_nm > 0:
-        raise NeurophantomError(f"--tolerance-nm must be > 0, got {tolerance_nm}")
+    if not (tolerance_nm > 0 and tolerance_nm < 1e9):
+        raise NeurophantomError(f"--tolerance-nm must be > 0 (and below 1e9), got {tolerance_nm}")
+    from ..io import atomic_dir
+    from ..io.omezarr import verify_ome_zarr
+
+    folder = out if out is not None else recon_dir / "score"
+    prepare_out(folder, "score", inputs=[recon_dir, truth], overwrite=overwrite or out is None)
+    for store in (recon_dir / "segmentation.ome.zarr", truth / "phantom.ome.zarr"):
+        if store.exists():
+            verify_ome_zarr(store)  # every chunk, before any work or output
     result, recon, phantom = load_and_score(recon_dir, truth, ScoreConfig(synapse_tolerance_nm=tolerance_nm))
     j = result.to_json()
-    folder = out if out is not None else recon_dir / "score"
-    atomic_write_json(folder / "score.json", j)
-    write_figures(result, recon, phantom, folder)
+    with atomic_dir(folder) as tmp:
+        atomic_write_json(tmp / "score.json", j)
+        write_figures(result, recon, phantom, tmp)
     if as_json:
         print(json.dumps(j, allow_nan=False))
         return

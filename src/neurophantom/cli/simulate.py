@@ -9,7 +9,7 @@ import typer
 
 from .._errors import NeurophantomError
 from . import app
-from ._common import load_circuit_arg
+from ._common import check_seed, load_circuit_arg, overwrite_option, prepare_out
 from ._common import out as stdout
 
 
@@ -24,6 +24,7 @@ def simulate_cmd(
     seed: int = typer.Option(0, "--seed", help="seed of the stimulus noise (and of a source built by name)"),
     transmission: str = typer.Option("event", "--transmission", help="event | kinetic (release of spiking neurons)"),
     method: str = typer.Option("exp_euler", "--method", help="exp_euler | exp_midpoint"),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Simulate a circuit and write DIR/recording.nwb and DIR/recording.png."""
     import jax
@@ -39,6 +40,10 @@ def simulate_cmd(
         raise NeurophantomError(f"--duration-ms must be > 0, got {duration_ms}")
     if not (dt_ms > 0):
         raise NeurophantomError(f"--dt-ms must be > 0, got {dt_ms}")
+    if sample_dt_ms is not None and not (0 < sample_dt_ms < float("inf")):
+        raise NeurophantomError(f"--sample-dt-ms must be a positive number, got {sample_dt_ms}")
+    check_seed(seed)
+    prepare_out(out, "simulate", inputs=[circuit], overwrite=overwrite)
     c = load_circuit_arg(circuit, seed=seed)
     stim = parse_stimulus(stimulus, duration_ms, lambda names: c.ids_of_names(names))
     model = build_model(c, transmission=transmission)

@@ -26,12 +26,20 @@ def task_score_cmd(
     from ..types import Circuit
     from ..validate.task_score import task_score
 
-    get_task(task)
+    from ..io import check_memory
+
+    t = get_task(task)
     if trials is not None and trials < 1:
         raise NeurophantomError(f"--trials must be >= 1, got {trials}")
     if seed < 0:
         raise NeurophantomError(f"--seed must be >= 0, got {seed}")
-    score = task_score(Circuit.load(circuit_dir), task, trials=trials, seed=seed)
+    circuit = Circuit.load(circuit_dir)
+    if trials is not None:
+        # Trials are drawn at once: inputs, targets, mask and outputs, (trials, steps, channels) floats.
+        steps = int(round(t.duration_ms / t.dt_ms))
+        width = max(int(t.n_channels), int(t.n_outputs))
+        check_memory(4 * trials * steps * width * 8, f"--trials {trials} of {task} ({steps} steps of {width} channels each)")
+    score = task_score(circuit, task, trials=trials, seed=seed)
     if as_json:
         print(json.dumps({"task": task, "score": score}))
     else:

@@ -12,7 +12,7 @@ import typer
 
 from .._errors import NeurophantomError
 from . import app
-from ._common import load_circuit_arg
+from ._common import check_seed, load_circuit_arg, overwrite_option, prepare_out
 from ._common import out as stdout
 
 
@@ -44,6 +44,8 @@ def tissue_config(seed: int, voxel: Optional[str], scale: Optional[float], chunk
         data["chunk_shape"] = tuple(int(v) for v in _parse_triple(chunk, "--chunk"))
     try:
         return TissueConfig(**data)
+    except NeurophantomError:
+        raise
     except Exception as exc:  # pydantic.ValidationError
         errs = getattr(exc, "errors", None)
         if callable(errs):
@@ -51,6 +53,17 @@ def tissue_config(seed: int, voxel: Optional[str], scale: Optional[float], chunk
             loc = ".".join(str(x) for x in e.get("loc", ()))
             raise NeurophantomError(f"bad tissue option {loc or '?'}: {e.get('msg')}") from None
         raise NeurophantomError(f"bad tissue options: {exc}") from None
+
+
+def _check_volume(n_neurons: int, config) -> None:
+    """Refuse a phantom whose label volume could not be held: every soma is a ball of the
+    scaled soma radius, so the volume holds at least ``n`` such balls' bounding cubes."""
+    from ..io import check_memory
+
+    r_vox = config.soma_radius_um * config.geometry_scale * 1e3 / min(config.voxel_size_nm)
+    voxels = n_neurons * (2 * r_vox + 1) ** 3
+    check_memory(int(4 * voxels), f"the phantom's label volume (at least {voxels:.3g} voxels of "
+                                  f"{'x'.join(f'{v:g}' for v in config.voxel_size_nm)} nm for {n_neurons} somata)")
 
 
 def slice_png(phantom, path: Path) -> Path:
@@ -109,16 +122,25 @@ def tissue_cmd(
     chunk: Optional[str] = typer.Option(None, "--chunk", help="chunk shape in voxels: Z,Y,X or one number (default 128)"),
     set_: List[str] = typer.Option([], "--set", help="other TissueConfig field NAME=VALUE (repeatable)"),
     check: bool = typer.Option(False, "--check", help="read the circuit back from the geometry and compare (slow on big volumes)"),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Fold a Circuit into a 3D phantom: labels (OME-Zarr), synapses, molecules, slice PNG."""
+    from ..io import atomic_dir
     from ..tissue import grow_tissue
 
+    check_seed(seed)
+    prepare_out(out, "tissue", inputs=[circuit], overwrite=overwrite)
     config = tissue_config(seed, voxel_size_nm, scale, chunk, set_)
     c = load_circuit_arg(circuit)
+    _check_volume(c.n_neurons, config)
     t0 = time.perf_counter()
     phantom = grow_tissue(c, config, progress=True)
-    phantom.save(out, progress=True)
-    slice_png(phantom, out / "slice.png")
+    with atomic_dir(out) as tmp:  # the folder appears whole, slice included
+        phantom.save(tmp / "phantom", progress=True)
+        for f in (tmp / "phantom").iterdir():
+            f.rename(tmp / f.name)
+        (tmp / "phantom").rmdir()
+        slice_png(phantom, tmp / "slice.png")
     s = phantom.summary()
     stdout.print(
         f"[bold]phantom[/bold]: {s['neurons']} neurons, {s['synapses']} synapses ({s['synapse_partners']} partners), "

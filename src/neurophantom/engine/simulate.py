@@ -33,11 +33,18 @@ def _steps(duration_ms: float, dt_ms: float, sample_dt_ms: float | None) -> tupl
     if abs(n_steps * dt_ms - duration_ms) > 1e-6 * dt_ms + 1e-9 * duration_ms:
         raise NeurophantomError(f"duration_ms {duration_ms} is not a whole number of steps of {dt_ms} ms")
     sdt = dt_ms if sample_dt_ms is None else sample_dt_ms
+    if not (np.isfinite(sdt) and sdt > 0):
+        raise NeurophantomError(f"sample_dt_ms must be > 0, got {sdt}")
     every = int(round(sdt / dt_ms))
     if every < 1 or abs(every * dt_ms - sdt) > 1e-6 * dt_ms:
         raise NeurophantomError(f"sample_dt_ms {sdt} is not a whole number of steps of {dt_ms} ms")
     if n_steps % every:
         raise NeurophantomError(f"duration_ms {duration_ms} is not a whole number of samples of {sdt} ms")
+    if n_steps >= 2**31:  # step offsets are int32 inside the compiled integrator
+        raise NeurophantomError(f"{duration_ms:g} ms at dt {dt_ms:g} ms is {n_steps:.3g} steps, more than 2^31")
+    from ..io import check_memory
+
+    check_memory(8 * n_steps, f"a simulation of {n_steps} steps (duration {duration_ms:g} ms at dt {dt_ms:g} ms)")
     return n_steps, every
 
 
@@ -145,6 +152,10 @@ def simulate(
     state = init_state(model, drive, init)
     key = jax.random.key(0) if key is None else key
     n_samples = n_steps // every
+    from ..io import check_memory
+
+    check_memory(8 * n_samples * model.n_neurons * max(len(names), 1) * 2,
+                 f"the traces of {model.n_neurons} neurons x {n_samples} samples x {len(names)} variables")
     seg = _segment_samples(n_samples, every, segment_steps)
     seg_steps = seg * every
     n_seg = n_samples // seg

@@ -60,7 +60,12 @@ def _json_table(name: str, description: str, obj) -> "object":
 
 
 def _read_json_table(table) -> dict:
-    return json.loads(table["json"].data[0])
+    from ._nwb_check import read_json_cell
+
+    obj = read_json_cell(table, f"NWB table {getattr(table, 'name', 'json')}")
+    if not isinstance(obj, dict):
+        raise CorruptDataError(f"NWB table {getattr(table, 'name', 'json')} must hold a JSON object")
+    return obj
 
 
 def _add_rois(nwb, rec: "ImagingRecording"):
@@ -186,24 +191,37 @@ def write_imaging(path: str | os.PathLike, rec: "ImagingRecording", truth: "Grou
 
 @contextlib.contextmanager
 def _open(path: str | os.PathLike):
+    """The NWB file read by pynwb after :func:`~._nwb_check.check_hdf5` (no external links,
+    declared sizes within the memory budget); any library failure is one clean line."""
     from pynwb import NWBHDF5IO
+
+    from ._nwb_check import check_hdf5
 
     path = Path(path)
     if not path.is_file():
         raise NeurophantomError(f"imaging recording not found: {path}")
+    check_hdf5(path, "a neurophantom imaging NWB file")
     try:
         with NWBHDF5IO(str(path), "r") as io:
             yield io.read()
-    except (KeyError, OSError, ValueError, TypeError, IndexError) as exc:
-        raise CorruptDataError(f"{path} is not a neurophantom imaging NWB file ({exc.__class__.__name__}: {exc})") from None
+    except NeurophantomError:
+        raise
+    except Exception as exc:  # hdmf/pynwb/h5py/pydantic raise many types for a malformed file
+        msg = (str(exc).splitlines() or [""])[0][:160]
+        raise CorruptDataError(f"{path} is not a neurophantom imaging NWB file ({exc.__class__.__name__}: {msg})") from None
 
 
-def _series(container, n: int, what: str) -> list[np.ndarray]:
+def _series(container, n: int, what: str, n_rois: int) -> list[np.ndarray]:
+    from ._nwb_check import read_array
+
     out = []
     for k in range(n):
         if _trial(k) not in container.roi_response_series:
             raise KeyError(f"{what}/{_trial(k)}")
-        out.append(np.asarray(container.roi_response_series[_trial(k)].data[:], dtype=np.float64))
+        data = container.roi_response_series[_trial(k)].data
+        if len(data.shape) != 2 or data.shape[1] != n_rois or (out and data.shape != out[0].shape):
+            raise CorruptDataError(f"{what}/{_trial(k)}: shape {list(data.shape)}, expected (frames, {n_rois} ROIs) in every trial")
+        out.append(read_array(data, f"{what}/{_trial(k)}", ndim=2).astype(np.float64))
     return out
 
 
@@ -213,6 +231,7 @@ def read_imaging(path: str | os.PathLike) -> "ImagingRecording":
     from ..instruments.dynamic.protocol import Protocol
     from ..instruments.dynamic.results import MEASURED_TRACES, ImagingRecording
     from ..types.recording import Recording
+    from ._nwb_check import read_array
 
     with _open(path) as nwb:
         ophys = nwb.processing["ophys"]
@@ -220,13 +239,24 @@ def read_imaging(path: str | os.PathLike) -> "ImagingRecording":
         if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
             raise KeyError("recording_metadata format")
         rois = ophys["ImageSegmentation"]["rois"]
-        ids = np.asarray(rois["neuron_id"].data[:], dtype=np.int64)
-        names = tuple(str(x) for x in rois["neuron_name"].data[:])
-        pos = np.stack([np.asarray(rois[c].data[:], dtype=np.float64) for c in ("x_um", "y_um", "z_um")], axis=1)
+        ids = read_array(rois["neuron_id"].data, "ROI neuron_id", ndim=1, kind="i").astype(np.int64)
+        names = tuple(x.decode() if isinstance(x, bytes) else str(x) for x in rois["neuron_name"].data[:])
+        pos = np.stack([read_array(rois[c].data, f"ROI {c}", ndim=1) for c in ("x_um", "y_um", "z_um")], axis=1)
+        if ids.size == 0 or np.unique(ids).size != ids.size or len(names) != ids.size or pos.shape[0] != ids.size:
+            raise CorruptDataError(f"{path}: the ROI table needs one row per neuron, unique ids, a name and a position each")
         protocol = Protocol.model_validate(meta["protocol"])
         config = ImagingConfig.model_validate(meta["config"])
-        fl = _series(ophys["Fluorescence"], protocol.trials, "Fluorescence")
-        dff = _series(ophys["DfOverF"], protocol.trials, "DfOverF")
+        for group in ("Fluorescence", "DfOverF"):
+            have = ophys[group].roi_response_series
+            missing = next((_trial(k) for k in range(protocol.trials) if _trial(k) not in have), None)
+            if missing is not None or len(have) != protocol.trials:
+                raise CorruptDataError(f"{path}: the protocol has {protocol.trials} trials; {group}/"
+                                       f"{missing or 'trial_*'} does not match (missing or extra series)")
+        fl = _series(ophys["Fluorescence"], protocol.trials, "Fluorescence", ids.size)
+        dff = _series(ophys["DfOverF"], protocol.trials, "DfOverF", ids.size)
+        stim = meta.get("stimulated_ids")
+        if not isinstance(stim, list) or any(not isinstance(x, list) for x in stim) or not isinstance(meta.get("seed"), int):
+            raise CorruptDataError(f"{path}: recording metadata needs stimulated_ids (lists) and an integer seed")
     times = np.arange(fl[0].shape[0]) * config.frame_period_ms
     trials = tuple(
         Recording(time_ms=times, neuron_ids=ids, traces={"fluorescence": f, "dff": d}, units=dict(MEASURED_TRACES),

@@ -46,7 +46,8 @@ import zarr
 from zarr.codecs import BytesCodec, Crc32cCodec, ZstdCodec
 
 from .._errors import CorruptDataError, NeurophantomError
-from ._atomic import atomic_dir, atomic_write_json, read_json
+from ._atomic import atomic_dir, atomic_write_json, contained, read_json
+from ._limits import nbytes_of
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "neurophantom.chunk-manifest"
@@ -289,9 +290,10 @@ def write_ome_zarr(
 class _VerifiedArray:
     """Array-like over a zarr array that checks every chunk it reads against the manifest."""
 
-    def __init__(self, array: zarr.Array, array_dir: Path, crcs: Mapping[str, int]):
+    def __init__(self, array: zarr.Array, array_dir: Path, crcs: Mapping[str, int], root: Path | None = None):
         self._array = array
         self._dir = array_dir
+        self._root = root if root is not None else array_dir
         self._crcs = crcs
         self.shape = tuple(array.shape)
         self.dtype = np.dtype(array.dtype)
@@ -301,10 +303,11 @@ class _VerifiedArray:
     def read_chunk(self, index: tuple[int, ...]) -> np.ndarray:
         key = chunk_key(index)
         where = f"{self._dir}: chunk {key}"
+        from ._zarr_check import check_chunk_file
+
         if key not in self._crcs:
             raise CorruptDataError(f"{where} is not listed in the manifest (incomplete write)")
-        if not (self._dir / key).is_file():
-            raise CorruptDataError(f"{where} is missing (its file was deleted or never written)")
+        check_chunk_file(self._root, self._dir, key, where, nbytes_of(self.chunks, self.dtype.itemsize))
         region = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, self.chunks, self.shape))
         try:
             block = np.asarray(self._array[region])
@@ -338,34 +341,25 @@ class _VerifiedArray:
 
 
 def _open(path: Path) -> tuple[_VerifiedArray, dict, dict]:
+    from ._zarr_check import check_array_meta, check_manifest, check_multiscales
+
     if not path.is_dir():
         raise NeurophantomError(f"ome-zarr store not found: {path}")
     head = read_json(path / "zarr.json", "ome-zarr group metadata")
-    attrs = head.get("attributes", {}) if isinstance(head, dict) else {}
-    ome = attrs.get("ome")
-    try:
-        ms = ome["multiscales"][0]
-        dataset = ms["datasets"][0]
-        axes_meta = ms["axes"]
-        scale = next(t["scale"] for t in dataset["coordinateTransformations"] if t["type"] == "scale")
-        array_dir = path / dataset["path"]
-    except (TypeError, KeyError, IndexError, StopIteration):
-        raise CorruptDataError(f"{path}: no NGFF 0.5 multiscales metadata in zarr.json") from None
-    manifest = read_json(array_dir / MANIFEST, "chunk manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise CorruptDataError(f"{array_dir / MANIFEST} is not a neurophantom chunk manifest")
+    ms, dataset, attrs = check_multiscales(head, path)
+    array_dir = contained(path, dataset["path"], f"{path} dataset path")
+    ndim = len(ms["axes"])
+    meta = check_array_meta(read_json(array_dir / "zarr.json", "zarr array metadata"), array_dir, ndim,
+                            tuple(a["name"] for a in ms["axes"]))
+    crcs = check_manifest(read_json(array_dir / MANIFEST, "chunk manifest"), array_dir, meta)
     try:
         array = zarr.open_array(store=str(array_dir), mode="r")
     except Exception as exc:
         raise CorruptDataError(f"{array_dir}: unreadable zarr array ({exc.__class__.__name__})") from None
-    if list(array.shape) != manifest.get("shape") or list(array.chunks) != manifest.get("chunks"):
-        raise CorruptDataError(f"{array_dir}: array shape/chunks differ from the manifest")
-    crcs = manifest.get("crc32c", {})
-    n_expected = int(np.prod([-(-s // c) for s, c in zip(array.shape, array.chunks)]))
-    if len(crcs) != n_expected:
-        raise CorruptDataError(f"{array_dir}: manifest lists {len(crcs)} of {n_expected} chunks (incomplete write)")
-    meta = {"axes": axes_meta, "scale": scale}
-    return _VerifiedArray(array, array_dir, crcs), meta, {k: v for k, v in attrs.items() if k != "ome"}
+    if tuple(array.shape) != meta["shape"] or tuple(array.chunks) != meta["chunks"] or np.dtype(array.dtype) != meta["dtype"]:
+        raise CorruptDataError(f"{array_dir}: zarr reads the array differently from its metadata")
+    info = {"axes": ms["axes"], "scale": dataset["scale"]}
+    return _VerifiedArray(array, array_dir, crcs, root=path), info, {k: v for k, v in attrs.items() if k != "ome"}
 
 
 def read_ome_zarr(path: str | os.PathLike) -> OmeZarrImage:

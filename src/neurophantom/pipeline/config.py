@@ -1,8 +1,14 @@
 """The run's configuration: one validated object that says everything the main job does.
 
 A run is reproducible from the ``config.json`` it writes. Presets give the defaults;
-``--config FILE`` (YAML or JSON, read with ``yaml.safe_load``) and ``--set a.b=value``
-override any field.
+``--config FILE`` (YAML or JSON, read with the bounded safe loader of
+:mod:`neurophantom.io._parse`) and ``--set a.b=value`` override any field.
+
+:func:`load_run_config` checks the whole run before its first stage: every field (finite
+numbers only), the cross-field rules of :func:`check_run` (seeds, cell counts, protocol
+splits), and every stage's own config built from it (source options, biophysics
+overrides, tissue, instruments, reconstruction, imaging and protocols), so a bad value
+fails in a second with one line instead of after minutes of work.
 """
 
 from __future__ import annotations
@@ -12,12 +18,11 @@ import json
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._errors import NeurophantomError
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class WorldConfig(BaseModel):
@@ -217,24 +222,98 @@ def load_run_config(preset: str = "organoid", file: str | Path | None = None, se
     # of a mapping (scan.tissue, world.biophysics) keeps the entries it does not name.
     data: dict = RunConfig.model_validate({**copy.deepcopy(PRESETS[preset]), "preset": preset}).model_dump()
     if file is not None:
-        p = Path(file)
-        if not p.is_file():
-            raise NeurophantomError(f"config file not found: {p}")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise NeurophantomError(f"config file {p} is not valid YAML/JSON ({exc.__class__.__name__})") from None
-        if not isinstance(loaded, dict):
-            raise NeurophantomError(f"config file {p} must hold a mapping")
+        from ..io import read_config_file
+
+        loaded = read_config_file(file, "run config file")
         data = _merge(data, loaded)
     for k, v in (sets or {}).items():
         _set_dotted(data, k, v)
     try:
-        return RunConfig.model_validate(data)
+        cfg = RunConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise NeurophantomError(f"run config {where}: {err['msg']}") from None
+        raise NeurophantomError(f"run config {_pyd(exc)}") from None
+    check_run(cfg)
+    return cfg
+
+
+def _pyd(exc: Exception) -> str:
+    err = exc.errors()[0] if callable(getattr(exc, "errors", None)) else {"loc": (), "msg": str(exc)}
+    where = ".".join(str(x) for x in err.get("loc", ())) or "value"
+    return f"{where}: {str(err.get('msg', 'invalid')).splitlines()[0][:200]}"
+
+
+def check_run(cfg: RunConfig) -> None:
+    """Cross-field rules and every stage's config, checked before the first stage runs."""
+    w, r, ident = cfg.world, cfg.recording, cfg.identify
+    if not w.train_seeds:
+        raise NeurophantomError("run config world.train_seeds: at least one training specimen is needed")
+    seeds = list(w.train_seeds) + [w.heldout_seed]
+    if any(s < 0 for s in seeds):
+        raise NeurophantomError(f"run config world: specimen seeds must be >= 0, got {seeds}")
+    if len(set(seeds)) != len(seeds):
+        raise NeurophantomError(f"run config world: specimen seeds must differ (train {list(w.train_seeds)}, held out {w.heldout_seed})")
+    if len(w.train_seeds) > 64:
+        raise NeurophantomError(f"run config world.train_seeds: {len(w.train_seeds)} specimens (at most 64)")
+    if ident.validation_protocols >= r.mapping_protocols:
+        raise NeurophantomError(f"run config identify.validation_protocols ({ident.validation_protocols}) must be fewer "
+                                f"than recording.mapping_protocols ({r.mapping_protocols}): some are needed for learning")
+    for name, k in (("mapping_cells (x2 on step protocols)", 2 * r.mapping_cells), ("heldout_cells", r.heldout_cells)):
+        if k > w.n_neurons:
+            raise NeurophantomError(f"run config recording.{name}: {k} cells of a {w.n_neurons}-neuron world")
+    _check_stage_configs(cfg)
+
+
+def _check_stage_configs(cfg: RunConfig) -> None:
+    """Build each stage's config object once, as the stages will (errors name the field)."""
+    from ..biophysics.library import preset
+    from ..instruments.dynamic import imaging_config, parse_protocol
+    from ..instruments.static import instrument_config
+    from ..reconstruct import ReconstructConfig
+    from ..sources.organoid import Config as OrganoidConfig
+    from ..sources.organoid_cells import type_counts
+    from ..tissue.config import TissueConfig
+
+    w, r, scan = cfg.world, cfg.recording, cfg.scan
+    try:
+        o = OrganoidConfig(n_neurons=w.n_neurons, n_patterns=w.n_patterns, pattern_size=w.pattern_size,
+                           memory_strength=w.memory_strength, receptor_predictability=w.receptor_predictability)
+    except ValidationError as exc:
+        raise NeurophantomError(f"run config world.{_pyd(exc)}") from None
+    n_pyr = type_counts(o.n_neurons, {"pyramidal": o.pyramidal_fraction, "pv": o.pv_fraction, "sst": o.sst_fraction})["pyramidal"]
+    if o.n_patterns * o.pattern_size > n_pyr:
+        raise NeurophantomError(f"run config world: {o.n_patterns} patterns of {o.pattern_size} cells need more than "
+                                f"the {n_pyr} pyramidal cells of {o.n_neurons} neurons")
+    try:
+        preset("default").override(w.biophysics)
+    except NeurophantomError as exc:
+        raise NeurophantomError(f"run config world.biophysics: {exc}") from None
+    try:
+        TissueConfig(seed=0, **scan.tissue)
+    except ValidationError as exc:
+        raise NeurophantomError(f"run config scan.tissue.{_pyd(exc)}") from None
+    except TypeError as exc:
+        raise NeurophantomError(f"run config scan.tissue: {exc}") from None
+    for name in ("barcoded", "blind"):
+        try:
+            instrument_config(dict(getattr(scan, name)))
+        except NeurophantomError as exc:
+            raise NeurophantomError(f"run config scan.{name}: {exc}") from None
+    try:
+        ReconstructConfig.model_validate({"geometry_scale": scan.tissue.get("geometry_scale", 0.35), **scan.reconstruct})
+    except ValidationError as exc:
+        raise NeurophantomError(f"run config scan.reconstruct.{_pyd(exc)}") from None
+    try:
+        imaging_config(r.indicator, frame_rate_hz=r.frame_rate_hz, transmission=w.transmission, dt_ms=r.truth_dt_ms,
+                       sample_dt_ms=r.sample_dt_ms, brightness_cv=r.brightness_cv, calcium_source="voltage",
+                       photons_rest=r.photons_rest)
+        parse_protocol(f"spontaneous:duration={r.mapping_ms};pulses:on=random:{r.mapping_cells},amp={r.mapping_pA},"
+                       f"width=3,period=30,start=5,stop={r.mapping_ms - 10}", trials=r.mapping_repeats)
+        parse_protocol(f"spontaneous:duration={r.mapping_ms};step:on=random:{2 * r.mapping_cells},amp={r.mapping_step_pA},"
+                       f"start=10,stop={r.mapping_ms - 20}", trials=r.mapping_repeats)
+        parse_protocol(f"spontaneous:duration={r.heldout_ms};step:on=random:{r.heldout_cells},amp={r.heldout_pA},"
+                       f"start=20,stop={r.heldout_ms - 40}", trials=r.heldout_repeats)
+    except NeurophantomError as exc:
+        raise NeurophantomError(f"run config recording: {exc}") from None
 
 
 def _merge(a: dict, b: dict) -> dict:

@@ -7,25 +7,97 @@ into a temporary folder that is renamed to ``<run>/stages/<name>-<key16>`` only 
 stage function returned and its ``_stage.json`` marker was written: a run killed at any
 point (Ctrl-C, ``kill -9``) leaves finished stages intact and no half-written stage that a
 later run would accept. Every decision is appended to ``<run>/cache.log`` (JSON lines:
-``computed`` or ``cached``, with seconds), which is how tests check that a resumed run did
-not recompute finished stages.
+``computed``, ``cached`` or ``invalid``, with seconds), which is how tests check that a
+resumed run did not recompute finished stages.
+
+The marker lists every file of the stage with its size and CRC-32C. A finished stage is
+reused only if its files still verify; a stage whose marker or files are damaged (a
+truncated file, a flipped byte, a deleted or added file) is recomputed, with a one-line
+notice. One run folder is used by one run at a time: :func:`run_lock` holds an exclusive
+``flock`` on ``<run>/.lock`` (released by the kernel when the process dies, even by
+``kill -9``), and a second run on the same folder is refused at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .._errors import NeurophantomError
-from ..io import atomic_dir, atomic_write_json
+from ..io import atomic_dir, atomic_write_json, file_checksums, read_json, verify_checksums
 
 MARKER = "_stage.json"
+LOCK = ".lock"
+_HELD: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
+    """Hold the run folder for this process (re-entrant); refuse if another run holds it."""
+    import fcntl
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = os.path.realpath(run_dir)
+    if key in _HELD:
+        yield run_dir
+        return
+    fh = open(run_dir / LOCK, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip()[:40]
+        fh.close()
+        raise NeurophantomError(f"run folder {run_dir} is in use by another neurophantom run"
+                                f"{f' (pid {holder})' if holder else ''}; wait for it to finish or choose another --out") from None
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        _HELD[key] = fh
+        yield run_dir
+    finally:
+        _HELD.pop(key, None)
+        fh.close()  # releases the lock
+
+
+def _stage_files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != MARKER)
+
+
+def _verify_stage(path: Path, key: str) -> tuple[dict | None, str]:
+    """(marker, "") when the finished stage at ``path`` verifies, else (None, reason)."""
+    try:
+        meta = read_json(path / MARKER, "stage marker")
+        if not isinstance(meta, dict) or meta.get("key") != key:
+            return None, "its marker is not this stage's"
+        files = meta.get("files")
+        if not isinstance(files, dict):
+            return None, "its marker lists no file checksums (written by an older version)"
+        if sorted(files) != _stage_files(path):
+            return None, "its files differ from those listed in its marker"
+        verify_checksums(path, files, f"stage {path.name}")
+        if not isinstance(meta.get("result", {}), dict):
+            return None, "its marker's result is malformed"
+    except NeurophantomError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"{exc.__class__.__name__}: {exc.strerror}"
+    return meta, ""
+
+
+def _notice(msg: str) -> None:
+    print(f"notice: {msg}", file=sys.stderr, flush=True)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -119,12 +191,16 @@ def read_cache_log(run_dir: str | Path) -> list[dict[str, Any]]:
     p = Path(run_dir) / "cache.log"
     if not p.is_file():
         return []
+    from ..io import loads_json
+
     out = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            entry = loads_json(line, "cache.log line", max_bytes=1 << 16)
+        except NeurophantomError:
             continue
+        if isinstance(entry, dict):
+            out.append(entry)
     return out
 
 
@@ -144,9 +220,16 @@ def run_pipeline(
     *,
     on_start: Callable[[Stage, bool], None] | None = None,
     on_done: Callable[[StageResult], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> dict[str, StageResult]:
-    """Run ``stages`` in dependency order inside ``run_dir``; reuse finished stages."""
+    """Run ``stages`` in dependency order inside ``run_dir``; reuse finished stages that
+    verify (see the module docstring); the run folder is locked while this runs."""
     run_dir = Path(run_dir)
+    with run_lock(run_dir):
+        return _run_locked(stages, run_dir, on_start, on_done, on_notice or _notice)
+
+
+def _run_locked(stages, run_dir: Path, on_start, on_done, on_notice) -> dict[str, StageResult]:
     (run_dir / "stages").mkdir(parents=True, exist_ok=True)
     # Leftovers of a killed run: temporary folders never renamed into place. One run
     # directory is used by one run at a time, so they can go.
@@ -158,20 +241,27 @@ def run_pipeline(
     for stage in _order(stages):
         key = _key(stage, [results[d].key for d in stage.deps])
         path = run_dir / "stages" / f"{stage.name}-{key[:16]}"
-        marker = path / MARKER
-        cached = marker.is_file()
+        meta = None
+        if path.exists():
+            meta, why = _verify_stage(path, key)
+            if meta is None:
+                on_notice(f"cached stage {stage.name} does not verify ({why}); recomputing it")
+                _log(run_dir, {"stage": stage.name, "key": key, "event": "invalid"})
+        cached = meta is not None
         if on_start:
             on_start(stage, cached)
         if cached:
-            meta = json.loads(marker.read_text(encoding="utf-8"))
-            res = StageResult(stage.name, key, path, True, float(meta.get("seconds", 0.0)), meta.get("result") or {})
+            seconds = meta.get("seconds", 0.0)
+            seconds = float(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else 0.0
+            res = StageResult(stage.name, key, path, True, seconds, meta.get("result") or {})
             _log(run_dir, {"stage": stage.name, "key": key, "event": "cached"})
         else:
             t0 = time.perf_counter()
             with atomic_dir(path) as tmp:
                 out = stage.fn(tmp, {d: results[d].path for d in stage.deps}, stage.config) or {}
                 seconds = time.perf_counter() - t0
-                atomic_write_json(tmp / MARKER, {"stage": stage.name, "key": key, "config": dict(stage.config), "seconds": seconds, "result": dict(out)})
+                atomic_write_json(tmp / MARKER, {"stage": stage.name, "key": key, "config": dict(stage.config), "seconds": seconds,
+                                                 "result": dict(out), "files": file_checksums(tmp, _stage_files(tmp))})
             res = StageResult(stage.name, key, path, False, seconds, dict(out))
             _log(run_dir, {"stage": stage.name, "key": key, "event": "computed", "seconds": round(seconds, 3)})
         results[stage.name] = res

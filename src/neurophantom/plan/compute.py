@@ -25,7 +25,6 @@ datasheets (2023-2024).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,11 +151,10 @@ def read_engine_benchmark(path: str | Path) -> EngineBenchmark:
     ``device`` names an entry of :data:`ACCELERATORS` (the measured device); the value is
     the wall time of one synapse update on that one device, neuron updates amortised.
     """
+    from ..io import read_json
+
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise CorruptDataError(f"engine benchmark {p} is not valid JSON: {exc.msg}") from None
+    data = read_json(p, "engine benchmark", max_bytes=1 << 20)
     if not isinstance(data, dict):
         raise CorruptDataError(f"engine benchmark {p} must hold a JSON object")
     # ``make bench`` (benchmarks/cobahh.py) writes ``cost_s_per_synapse_step`` and the

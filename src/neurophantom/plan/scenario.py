@@ -1,6 +1,7 @@
 """A saved planning scenario: organism, modality, deadline, overrides; YAML round trip.
 
-YAML files are read with ``yaml.safe_load`` only. Example::
+YAML files are read with the bounded safe loader of :mod:`neurophantom.io._parse` (size,
+depth, number length and alias expansion limited; UTF-8 only). Example::
 
     organism: human
     modality: mixed          # exm | synchrotron | em | mixed | custom
@@ -57,7 +58,7 @@ class Scenario(BaseModel):
         Output the tornado ranks inputs by.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
     organism: str = "human"
     modality: str = "synchrotron"
     fast: str = "synchrotron"
@@ -91,18 +92,12 @@ def make_scenario(**fields: Any) -> Scenario:
 
 def load_scenario(path: str | Path) -> dict[str, Any]:
     """The fields of a YAML scenario file (validated later with CLI flags merged in)."""
+    from ..io import read_config_file
+
     p = Path(path)
     if not p.is_file():
         raise NeurophantomError(f"scenario file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except UnicodeDecodeError:
-        raise CorruptDataError(f"scenario {p} is not a text file") from None
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise CorruptDataError(f"scenario {p} is not valid YAML" + (f" (line {line + 1})" if line is not None else "")) from None
-    if data is None:
-        return {}
+    data = read_config_file(p, "scenario")
     if not isinstance(data, dict):
         raise CorruptDataError(f"scenario {p} must be a YAML mapping")
     make_scenario(**data)  # fail early, naming the bad field

@@ -101,7 +101,12 @@ class WorkStore:
     def __init__(self, grid: Grid, folder: str | Path | None = None):
         self.grid = grid
         self._own = folder is None
-        self.path = Path(tempfile.mkdtemp(prefix="neurophantom-recon-")) if folder is None else Path(folder)
+        if folder is None:  # named after this process, so a later run removes it if we are killed
+            from ..io._atomic import sweep_stale, tmp_prefix
+
+            sweep_stale(tempfile.gettempdir(), "neurophantom-recon")
+            folder = tempfile.mkdtemp(prefix=tmp_prefix("neurophantom-recon"))
+        self.path = Path(folder)
         self.path.mkdir(parents=True, exist_ok=True)
         self._arrays: dict[str, np.ndarray] = {}
 

@@ -46,6 +46,8 @@ from .synapses import detect_synapses
 FILES = {"segmentation": "segmentation.ome.zarr", "morphology": "morphology.parquet",
          "uncertainty": "uncertainty.parquet", "puncta": "puncta.parquet", "contacts": "contacts.parquet",
          "record": "reconstruction.json"}
+RECORD_FORMAT = "neurophantom.reconstruction"
+RECORD_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,14 +116,20 @@ class Reconstruction:
                                                         "origin_nm": list(self.origin_nm)}})
             for name in ("morphology", "uncertainty", "puncta", "contacts"):
                 getattr(self, name).to_parquet(tmp / FILES[name], index=False)
-            atomic_write_json(tmp / FILES["record"], self.record)
+            from ..io import file_checksums
+
+            files = file_checksums(tmp, [FILES[n] for n in ("morphology", "uncertainty", "puncta", "contacts")])
+            atomic_write_json(tmp / FILES["record"], {**self.record, "format": RECORD_FORMAT, "version": RECORD_VERSION,
+                                                      "files": files})
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Reconstruction":
-        """Open a reconstruction folder (segmentation stays lazy and verified per chunk)."""
+        """Open a reconstruction folder (segmentation stays lazy and verified per chunk);
+        the record, the tables and their checksums are validated (:mod:`._schema`)."""
         from ..io import read_json
         from ..io.omezarr import read_ome_zarr
+        from ._schema import check_record, check_tables
 
         path = Path(path)
         if not path.is_dir():
@@ -133,20 +141,23 @@ class Reconstruction:
             if not (path / name).exists():
                 raise CorruptDataError(f"reconstruction file missing: {path / name}")
         record = read_json(path / FILES["record"], "reconstruction record")
-        image = read_ome_zarr(path / FILES["segmentation"])
+        vs, origin, shape = check_record(record, path, RECORD_FORMAT, RECORD_VERSION)
+        from ..io import contained
+
+        image = read_ome_zarr(contained(path, FILES["segmentation"], f"reconstruction {path}"))
         if image.axes != ("z", "y", "x"):
             raise CorruptDataError(f"{path / FILES['segmentation']}: axes {image.axes}, expected (z, y, x)")
-        vs = tuple(float(v) for v in record.get("scan", {}).get("voxel_size_nm", ()))
-        if len(vs) != 3 or not np.allclose(vs, image.voxel_size_nm, rtol=1e-9):
+        if not np.allclose(vs, image.voxel_size_nm, rtol=1e-9):
             raise CorruptDataError(f"{path}: voxel size of the segmentation {image.voxel_size_nm} differs from the record {vs}")
-        tables = {}
-        for name in ("morphology", "uncertainty", "puncta", "contacts"):
-            try:
-                tables[name] = pd.read_parquet(path / FILES[name])
-            except Exception as exc:  # pyarrow raises many types for a corrupt file
-                raise CorruptDataError(f"reconstruction table {name!r} unreadable: {exc.__class__.__name__}") from None
-        return cls(circuit=circuit, segmentation=image.data, voxel_size_nm=vs,
-                   origin_nm=tuple(float(v) for v in record["scan"]["origin_nm"]), record=record, **tables)
+        if tuple(image.data.shape) != shape or np.dtype(image.data.dtype).kind != "u":
+            raise CorruptDataError(f"{path}: the segmentation is {image.data.dtype} {list(image.data.shape)}, "
+                                   f"the record says unsigned labels of {list(shape)}")
+        from ..types.circuit import read_parquet
+
+        tables = {name: read_parquet(path / FILES[name], f"reconstruction table {name!r}")
+                  for name in ("morphology", "uncertainty", "puncta", "contacts")}
+        check_tables(tables, circuit, path)
+        return cls(circuit=circuit, segmentation=image.data, voxel_size_nm=vs, origin_nm=origin, record=record, **tables)
 
 
 def _scan_record(scan: Scan) -> dict:

@@ -22,7 +22,9 @@ small header:
     ``a``, ``b`` (neuron ids, a != b), ``connexin_count`` (> 0, gap-junction channels),
     position ``x_um``, ``y_um``, ``z_um``.
 
-Densities are non-negative and finite. A reconstruction that could not see a quantity
+Densities are non-negative and finite. Magnitudes are bounded by :data:`LIMITS`
+(positions within 1 m of the origin, areas below 1 km^2 ... of membrane, densities
+below 10^6 per um^2): a value past them is a corrupt file, not a neuron. A reconstruction that could not see a quantity
 (a receptor-blind modality, lost tissue) sets the row's ``*_observed`` flag to False and
 may then leave that row's densities NaN: unknown is never written as absent.
 """
@@ -38,10 +40,21 @@ import numpy as np
 import pandas as pd
 
 from .._errors import CorruptDataError, NeurophantomError, ValidationError
-from ..io import atomic_dir, atomic_write_json, read_json
+from ..io import atomic_dir, atomic_write_json, file_checksums, read_json, verify_checksums
+from ._header import Header
 
 FORMAT = "neurophantom.circuit"
-FORMAT_VERSION = 1
+#: Version 2 adds ``files``: size and CRC-32C of every Parquet table (version 1 folders,
+#: written before, are still read, without that check).
+FORMAT_VERSION = 2
+TABLE_FILES = ("neurons.parquet", "synapses.parquet", "gap_junctions.parquet")
+#: Largest magnitude a column may hold (beyond it a value is corruption, not biology).
+LIMITS = {
+    "x_um": 1e6, "y_um": 1e6, "z_um": 1e6,
+    "area_um2": 1e9, "contact_area_um2": 1e6, "connexin_count": 1e9,
+}
+#: Channels or receptors per um^2 (the densest known, AChR at the endplate, ~1e4).
+MAX_DENSITY_PER_UM2 = 1e6
 
 NEURON_BASE = {
     "id": "int64",
@@ -91,6 +104,7 @@ _RESERVED_HEADER_KEYS = {
     "units",
     "channel_types",
     "receptor_types",
+    "files",
 }
 
 
@@ -147,6 +161,11 @@ def _check_columns(df: pd.DataFrame, table: str, base: Mapping[str, str], extra:
             bad = ~np.isfinite(v)
             if bad.any():
                 raise _fail(table, col, _first_bad(bad), f"non-finite value {v[_first_bad(bad)]}")
+            limit = LIMITS.get(col)
+            if limit is not None:
+                bad = np.abs(v) > limit
+                if bad.any():
+                    raise _fail(table, col, _first_bad(bad), f"value {v[_first_bad(bad)]:g} is beyond the limit of {limit:g}")
             out[col] = v
         elif kind == "bool":
             if not pd.api.types.is_bool_dtype(s.dtype):
@@ -180,6 +199,9 @@ def _check_densities(df: pd.DataFrame, table: str, cols: tuple[str, ...], observ
         bad = (v < 0) & ~nan
         if bad.any():
             raise _fail(table, col, _first_bad(bad), f"negative density {v[_first_bad(bad)]}")
+        bad = (v > MAX_DENSITY_PER_UM2) & ~nan
+        if bad.any():
+            raise _fail(table, col, _first_bad(bad), f"density {v[_first_bad(bad)]:g} per um^2 is beyond the limit of {MAX_DENSITY_PER_UM2:g}")
         out[col] = v
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
@@ -326,7 +348,7 @@ class Circuit:
             self.synapses.to_parquet(tmp / "synapses.parquet", index=False)
             self.gap_junctions.to_parquet(tmp / "gap_junctions.parquet", index=False)
             # The header is written last: a folder without it is never read as a Circuit.
-            atomic_write_json(tmp / "circuit.json", self.header())
+            atomic_write_json(tmp / "circuit.json", {**self.header(), "files": file_checksums(tmp, TABLE_FILES)})
         return path
 
     @classmethod
@@ -337,33 +359,33 @@ class Circuit:
             raise NeurophantomError(f"circuit folder not found: {path}")
         if not path.is_dir():
             raise NeurophantomError(f"not a circuit folder (expected a directory): {path}")
-        head = read_json(path / "circuit.json", "circuit header")
-        if not isinstance(head, dict) or head.get("format") != FORMAT:
-            raise CorruptDataError(f"{path / 'circuit.json'} is not a neurophantom circuit header")
-        if head.get("version") != FORMAT_VERSION:
-            raise CorruptDataError(f"{path / 'circuit.json'}: unsupported circuit format version {head.get('version')!r}")
+        where = str(path / "circuit.json")
+        h = Header(read_json(path / "circuit.json", "circuit header"), where)
+        if h.raw("format", None) != FORMAT:
+            raise CorruptDataError(f"{where} is not a neurophantom circuit header")
+        version = h.int("version", default=None, optional=True)
+        if version not in (1, FORMAT_VERSION):
+            raise CorruptDataError(f"{where}: unsupported circuit format version {h.raw('version', None)!r}")
+        if version >= 2:
+            verify_checksums(path, h.dict("files"), f"circuit {path}")
+        channel_types = h.strs("channel_types")
+        receptor_types = h.strs("receptor_types")
+        counts = h.dict("counts", default={})
+        n_declared = Header(counts, f"{where} counts").int("neurons", lo=0, optional=True)
         tables = {}
         for name in ("neurons", "synapses", "gap_junctions"):
             f = path / f"{name}.parquet"
             if not f.is_file():
                 raise CorruptDataError(f"circuit table {name!r} missing: {f}")
-            try:
-                tables[name] = pd.read_parquet(f)
-            except Exception as exc:  # pyarrow raises many types for a corrupt file
-                raise CorruptDataError(f"circuit table {name!r} unreadable ({f}): {exc.__class__.__name__}") from None
-        try:
-            channel_types = tuple(head["channel_types"])
-            receptor_types = tuple(head["receptor_types"])
-            meta = {k: v for k, v in head.items() if k not in _RESERVED_HEADER_KEYS}
-            prov = Provenance(
-                source=head["source"],
-                dataset=head.get("dataset"),
-                seed=head.get("seed"),
-                config=head.get("config") or {},
-                metadata=meta,
-            )
-        except (KeyError, TypeError) as exc:
-            raise CorruptDataError(f"{path / 'circuit.json'}: missing or malformed header field {exc}") from None
+            tables[name] = read_parquet(f, f"circuit table {name!r}")
+        meta = {k: v for k, v in h.data.items() if k not in _RESERVED_HEADER_KEYS}
+        prov = Provenance(
+            source=h.str("source"),
+            dataset=h.str("dataset", optional=True),
+            seed=h.int("seed", lo=0, optional=True),
+            config=h.dict("config", default={}),
+            metadata=meta,
+        )
         circuit = cls(
             neurons=tables["neurons"],
             synapses=tables["synapses"],
@@ -372,10 +394,17 @@ class Circuit:
             receptor_types=receptor_types,
             provenance=prov,
         )
-        counts = head.get("counts", {})
-        if counts and counts.get("neurons") != circuit.n_neurons:
-            raise CorruptDataError(f"{path}: header says {counts.get('neurons')} neurons, table has {circuit.n_neurons}")
+        if n_declared is not None and n_declared != circuit.n_neurons:
+            raise CorruptDataError(f"{path}: header says {n_declared} neurons, table has {circuit.n_neurons}")
         return circuit
+
+
+def read_parquet(path: Path, what: str) -> pd.DataFrame:
+    """A Parquet table, any reader failure as one :class:`CorruptDataError` line."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for a corrupt file
+        raise CorruptDataError(f"{what} unreadable ({path}): {exc.__class__.__name__}") from None
 
 
 def _validate_neurons(df: pd.DataFrame, channels: tuple[str, ...]) -> pd.DataFrame:

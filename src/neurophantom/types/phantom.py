@@ -67,10 +67,15 @@ import numpy as np
 import pandas as pd
 
 from .._errors import CorruptDataError, NeurophantomError, ValidationError
-from ..io import atomic_dir, atomic_write_json, read_json
+from ..io import atomic_dir, atomic_write_json, file_checksums, read_json, verify_checksums
+from ._header import Header
 
 FORMAT = "neurophantom.phantom"
-FORMAT_VERSION = 1
+#: Version 2 adds ``files``: size and CRC-32C of every Parquet table (version 1 is still read).
+FORMAT_VERSION = 2
+#: Largest magnitude of a length (um) or area (um^2) column: beyond it, corruption.
+MAX_UM = 1e6
+MAX_UM2 = 1e9
 AXES = ("z", "y", "x")
 MOLECULE_KINDS = ("receptor", "channel", "connexin")
 COMPARTMENTS = ("soma", "axon", "dendrite")
@@ -169,6 +174,11 @@ def _normalise(df: Any, table: str) -> pd.DataFrame:
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise _fail(table, col, f"non-finite value {v[i]}", i)
+            limit = MAX_UM2 if col.endswith("_um2") or col == "connexin_count" else MAX_UM * 1e3 if col.endswith("_nm") else MAX_UM
+            bad = np.abs(v) > limit
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise _fail(table, col, f"value {v[i]:g} is beyond the limit of {limit:g}", i)
             out[col] = v
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
@@ -233,7 +243,9 @@ class Phantom:
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValidationError(f"phantom seed: expected a non-negative integer, got {self.seed!r}")
         tables = {name: _normalise(getattr(self, name), name) for name in TABLES}
-        _cross_check(tables, labels, vs)
+        meta = self.metadata if isinstance(self.metadata, Mapping) else {}
+        known = {k: list(meta[k]) for k in ("channel_types", "receptor_types") if isinstance(meta.get(k), (list, tuple))}
+        _cross_check(tables, labels, vs, known)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "voxel_size_nm", vs)
         object.__setattr__(self, "seed", int(self.seed))
@@ -327,53 +339,77 @@ class Phantom:
             )
             for name in TABLES:
                 getattr(self, name).to_parquet(tmp / f"{name}.parquet", index=False)
-            atomic_write_json(tmp / "phantom.json", self.header())
+            files = file_checksums(tmp, [f"{name}.parquet" for name in TABLES])
+            atomic_write_json(tmp / "phantom.json", {**self.header(), "files": files})
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Phantom":
         """Open a phantom folder (labels stay lazy and are verified chunk by chunk)."""
         from ..io.omezarr import read_ome_zarr
+        from .circuit import read_parquet
 
         path = Path(path)
         if not path.is_dir():
             raise NeurophantomError(f"phantom folder not found: {path}")
-        head = read_json(path / "phantom.json", "phantom header")
-        if not isinstance(head, dict) or head.get("format") != FORMAT:
-            raise CorruptDataError(f"{path / 'phantom.json'} is not a neurophantom phantom header")
-        if head.get("version") != FORMAT_VERSION:
-            raise CorruptDataError(f"{path / 'phantom.json'}: unsupported phantom format version {head.get('version')!r}")
-        if head.get("axes") != list(AXES):
-            raise CorruptDataError(f"{path / 'phantom.json'}: axis order {head.get('axes')} is not {list(AXES)}")
-        image = read_ome_zarr(path / "phantom.ome.zarr")
+        where = str(path / "phantom.json")
+        h = Header(read_json(path / "phantom.json", "phantom header"), where)
+        if h.raw("format", None) != FORMAT:
+            raise CorruptDataError(f"{where} is not a neurophantom phantom header")
+        version = h.int("version", default=None, optional=True)
+        if version not in (1, FORMAT_VERSION):
+            raise CorruptDataError(f"{where}: unsupported phantom format version {h.raw('version', None)!r}")
+        if h.raw("axes", None) != list(AXES):
+            raise CorruptDataError(f"{where}: axis order {h.raw('axes', None)} is not {list(AXES)}")
+        vs = h.vector("voxel_size_nm", 3, positive=True, hi=MAX_UM * 1e3)
+        label_dtype = h.str("label_dtype", choices=[d.name for d in LABEL_DTYPES], default="uint32")
+        counts = Header(h.dict("counts"), f"{where} counts")
+        shape = counts.ints("shape", 3, lo=1)
+        provenance, config, metadata = h.dict("provenance"), h.dict("config"), h.dict("metadata", default={})
+        seed = h.int("seed", lo=0)
+        if version >= 2:
+            verify_checksums(path, h.dict("files"), f"phantom {path}")
+        from ..io import contained
+
+        image = read_ome_zarr(contained(path, "phantom.ome.zarr", f"phantom {path}"))
         if image.axes != AXES:
             raise CorruptDataError(f"{path / 'phantom.ome.zarr'}: axes {image.axes} are not {AXES}")
-        if not np.allclose(image.voxel_size_nm, head.get("voxel_size_nm", []), rtol=1e-12, atol=0):
+        if not np.allclose(image.voxel_size_nm, vs, rtol=1e-12, atol=0):
             raise CorruptDataError(f"{path}: voxel size in phantom.json and phantom.ome.zarr differ")
+        if tuple(image.data.shape) != shape:
+            raise CorruptDataError(f"{path}: phantom.json says shape {list(shape)}, phantom.ome.zarr holds {list(image.data.shape)}")
+        if np.dtype(image.data.dtype).name != label_dtype:
+            raise CorruptDataError(f"{path}: phantom.json says labels are {label_dtype}, phantom.ome.zarr holds {image.data.dtype}")
         tables = {}
         for name in TABLES:
             f = path / f"{name}.parquet"
             if not f.is_file():
                 raise CorruptDataError(f"phantom table {name!r} missing: {f}")
-            try:
-                tables[name] = pd.read_parquet(f)
-            except Exception as exc:  # pyarrow raises many types for a corrupt file
-                raise CorruptDataError(f"phantom table {name!r} unreadable ({f}): {exc.__class__.__name__}") from None
-        try:
-            return cls(
-                labels=image.data,
-                voxel_size_nm=tuple(head["voxel_size_nm"]),
-                provenance=head["provenance"],
-                config=head["config"],
-                seed=head["seed"],
-                metadata=head.get("metadata", {}),
-                **tables,
-            )
-        except KeyError as exc:
-            raise CorruptDataError(f"{path / 'phantom.json'}: missing header field {exc}") from None
+            tables[name] = read_parquet(f, f"phantom table {name!r}")
+        phantom = cls(labels=image.data, voxel_size_nm=vs, provenance=provenance, config=config, seed=seed,
+                      metadata=metadata, **tables)
+        for key in ("neurons", "synapse_partners", "gap_junctions"):
+            n = Header(counts.data, f"{where} counts").int(key, lo=0, optional=True)
+            have = {"neurons": len(phantom.neurons), "synapse_partners": len(phantom.synapses),
+                    "gap_junctions": len(phantom.gap_junctions)}[key]
+            if n is not None and n != have:
+                raise CorruptDataError(f"{path}: phantom.json says {n} {key.replace('_', ' ')}, the table holds {have}")
+        return phantom
 
 
-def _cross_check(t: dict[str, pd.DataFrame], labels: da.Array, vs: tuple[float, ...]) -> None:
+def _check_proteins(mol: pd.DataFrame, known: Mapping[str, Any]) -> None:
+    """Every molecule's protein fits its kind: connexins are ``"connexin"``; channels and
+    receptors are among the phantom's ``channel_types`` / ``receptor_types`` when its
+    metadata names them."""
+    pairs = mol[["kind", "protein"]].astype(str).drop_duplicates()
+    for kind, protein in pairs.itertuples(index=False):
+        allowed = {"connexin": ["connexin"]}.get(kind) or known.get(f"{kind}_types")
+        if allowed is not None and protein not in allowed:
+            row = _first((mol["kind"].astype(str).to_numpy() == kind) & (mol["protein"].astype(str).to_numpy() == protein))
+            raise _fail("molecules", "protein", f"{protein!r} is not a {kind} type of this phantom", row)
+
+
+def _cross_check(t: dict[str, pd.DataFrame], labels: da.Array, vs: tuple[float, ...], known_types: Mapping[str, Any]) -> None:
     nrn, syn, gap, mol, skel = (t[k] for k in ("neurons", "synapses", "gap_junctions", "molecules", "skeletons"))
     ids, labs = nrn["neuron_id"].to_numpy(), nrn["label"].to_numpy()
     for col, vals in (("neuron_id", ids), ("label", labs)):
@@ -419,6 +455,8 @@ def _cross_check(t: dict[str, pd.DataFrame], labels: da.Array, vs: tuple[float, 
     if bad.any():
         raise _fail("molecules", "kind", f"unknown kind {kinds[_first(bad)]!r} (expected one of {MOLECULE_KINDS})", _first(bad))
     _check_refs("molecules", "neuron_id", mol["neuron_id"].to_numpy(), ids, "neuron id")
+    if len(mol):
+        _check_proteins(mol, known_types)
     for col, known in (("synapse_id", syn["synapse_id"].to_numpy()), ("gap_id", gap["gap_id"].to_numpy())):
         v = mol[col].to_numpy()
         _check_refs("molecules", col, v[v != -1], known, col)

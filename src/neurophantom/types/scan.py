@@ -27,6 +27,7 @@ import dask.array as da
 import numpy as np
 
 from .._errors import CorruptDataError, NeurophantomError, ValidationError
+from ._header import Header
 
 SCAN_FORMAT = "neurophantom.scan"
 SCAN_VERSION = 1
@@ -115,16 +116,26 @@ class Codebook:
         }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "Codebook":
+    def from_json(cls, d: Mapping[str, Any], where: str = "codebook record") -> "Codebook":
+        h = Header(d, where)
+        proteins = h.strs("proteins")
+        rows = h.list("codewords")
+        if not 1 <= len(proteins) <= 4096 or len(rows) != len(proteins):
+            raise CorruptDataError(f"{where}: {len(rows)} codewords for {len(proteins)} proteins (1 to 4096 expected)")
+        width = len(rows[0]) if isinstance(rows[0], list) else -1
+        for i, r in enumerate(rows):
+            if not isinstance(r, list) or len(r) != width or not 1 <= width <= 256 or \
+                    any(isinstance(x, bool) or not isinstance(x, int) or not 0 <= x < 256 for x in r):
+                raise CorruptDataError(f"{where}: codeword {i} must be a list of {max(width, 1)} small non-negative integers")
+        small = dict(lo=1, hi=4096, optional=True)
         try:
-            return cls(scheme=d["scheme"], proteins=tuple(d["proteins"]), codewords=np.asarray(d["codewords"], dtype=np.int64),
-                       rounds=d.get("rounds"), colors=d.get("colors"), fluorophores=d.get("fluorophores"),
-                       per_tag=d.get("per_tag"), min_distance=int(d["min_distance"]), capacity=d.get("capacity"),
-                       capacity_bound=int(d["capacity_bound"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, NeurophantomError):
-                raise
-            raise CorruptDataError(f"codebook record is malformed ({exc.__class__.__name__}: {exc})") from None
+            return cls(scheme=h.str("scheme", choices=("serial", "parallel")), proteins=proteins,
+                       codewords=np.asarray(rows, dtype=np.int64), rounds=h.int("rounds", **small),
+                       colors=h.int("colors", **small), fluorophores=h.int("fluorophores", **small),
+                       per_tag=h.int("per_tag", **small), min_distance=h.int("min_distance", lo=0, hi=256),
+                       capacity=h.int("capacity", lo=0, optional=True), capacity_bound=h.int("capacity_bound", lo=0))
+        except ValidationError as exc:
+            raise CorruptDataError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,14 @@ class ChannelInfo:
     protein: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("round", "color"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
+                raise ValidationError(f"channel {self.name!r}: {name} must be a non-negative integer or None, got {v!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise ValidationError(f"channel name must be non-empty text, got {self.name!r}")
+        if self.protein is not None and not isinstance(self.protein, str):
+            raise ValidationError(f"channel {self.name!r}: protein must be text, got {self.protein!r}")
         if self.kind not in CHANNEL_KINDS:
             raise ValidationError(f"channel {self.name!r}: kind must be one of {CHANNEL_KINDS}, got {self.kind!r}")
         if self.kind == "tag" and not self.protein:
@@ -148,11 +167,13 @@ class ChannelInfo:
         return {"name": self.name, "kind": self.kind, "round": self.round, "color": self.color, "protein": self.protein}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "ChannelInfo":
+    def from_json(cls, d: Mapping[str, Any], where: str = "channel record") -> "ChannelInfo":
+        h = Header(d, where)
         try:
-            return cls(str(d["name"]), str(d["kind"]), d.get("round"), d.get("color"), d.get("protein"))
-        except (KeyError, TypeError) as exc:
-            raise CorruptDataError(f"channel record is malformed ({exc.__class__.__name__}: {exc})") from None
+            return cls(h.str("name"), h.str("kind", choices=CHANNEL_KINDS), h.int("round", lo=0, optional=True),
+                       h.int("color", lo=0, optional=True), h.str("protein", optional=True))
+        except ValidationError as exc:
+            raise CorruptDataError(f"{where}: {exc}") from None
 
 
 def _freeze(obj: Any) -> Any:
@@ -230,7 +251,10 @@ class Scan:
         if len(vs) != 3 or not all(math.isfinite(v) and v > 0 for v in vs):
             raise ValidationError(f"scan voxel_size_nm must be 3 positive numbers (z, y, x), got {self.voxel_size_nm}")
         object.__setattr__(self, "voxel_size_nm", vs)
-        object.__setattr__(self, "origin_nm", tuple(float(v) for v in self.origin_nm))
+        origin = tuple(float(v) for v in self.origin_nm)
+        if len(origin) != 3 or not all(math.isfinite(v) for v in origin):
+            raise ValidationError(f"scan origin_nm must be 3 finite numbers (z, y, x), got {self.origin_nm}")
+        object.__setattr__(self, "origin_nm", origin)
         if self.instrument not in INSTRUMENTS:
             raise ValidationError(f"unknown instrument {self.instrument!r} (known: {', '.join(INSTRUMENTS)})")
         if not (math.isfinite(self.instrument_seconds) and self.instrument_seconds >= 0):
@@ -305,33 +329,57 @@ class Scan:
         path = Path(path)
         if not path.is_dir():
             raise NeurophantomError(f"scan folder not found: {path}")
-        h = read_json(path / "scan.json", "scan header")
-        if not isinstance(h, dict) or h.get("format") != SCAN_FORMAT:
-            raise CorruptDataError(f"{path / 'scan.json'} is not a neurophantom scan header")
-        if h.get("version") != SCAN_VERSION:
-            raise CorruptDataError(f"{path / 'scan.json'}: unsupported scan version {h.get('version')!r}")
-        img = read_ome_zarr(path / "scan.ome.zarr")
+        where = str(path / "scan.json")
+        h = Header(read_json(path / "scan.json", "scan header"), where)
+        if h.raw("format", None) != SCAN_FORMAT:
+            raise CorruptDataError(f"{where} is not a neurophantom scan header")
+        if h.raw("version", None) != SCAN_VERSION:
+            raise CorruptDataError(f"{where}: unsupported scan version {h.raw('version', None)!r}")
+        if h.raw("axes", ["c", "z", "y", "x"]) != ["c", "z", "y", "x"]:
+            raise CorruptDataError(f"{where}: axes {h.raw('axes')} are not ['c', 'z', 'y', 'x']")
+        instrument = h.str("instrument", choices=INSTRUMENTS)
+        shape = h.ints("shape", 3, lo=1)
+        vs = h.vector("voxel_size_nm", 3, positive=True, hi=1e9)
+        origin = h.vector("origin_nm", 3, lo=-1e12, hi=1e12, default=[0, 0, 0])
+        channels = tuple(ChannelInfo.from_json(c, f"{where} channel {i}") for i, c in enumerate(h.list("channels")))
+        seconds = h.float("instrument_seconds", lo=0)
+        lost = h.float("lost_fraction", lo=0, hi=1)
+        regions = h.list("lost_regions", default=[])
+        if any(not isinstance(r, dict) for r in regions):
+            raise CorruptDataError(f"{where}: field 'lost_regions' must be a list of JSON objects")
+        cb = h.raw("codebook", None)
+        codebook = None if cb is None else Codebook.from_json(cb, f"{where} codebook")
+        seed, config, provenance = h.int("seed", lo=0), h.dict("config"), h.dict("provenance", default={})
+        from ..io import contained
+
+        img = read_ome_zarr(contained(path, "scan.ome.zarr", f"scan {path}"))
         if img.axes != ("c", "z", "y", "x"):
             raise CorruptDataError(f"{path / 'scan.ome.zarr'}: axes {img.axes}, expected (c, z, y, x)")
+        if np.dtype(img.data.dtype) != np.float32:
+            raise CorruptDataError(f"{path / 'scan.ome.zarr'}: images are {img.data.dtype}, expected float32")
+        if tuple(img.data.shape[1:]) != shape or img.data.shape[0] != len(channels):
+            raise CorruptDataError(f"{path}: scan.json says {len(channels)} channels of {list(shape)} voxels, "
+                                   f"scan.ome.zarr holds {list(img.data.shape)}")
+        if not np.allclose(vs, img.voxel_size_nm, rtol=1e-9):
+            raise CorruptDataError(f"{path}: voxel size in scan.json {vs} differs from scan.ome.zarr {img.voxel_size_nm}")
+        names = (img.attributes.get("neurophantom") or {}).get("channels") if isinstance(img.attributes.get("neurophantom"), dict) else None
+        if names is not None and list(names) != [c.name for c in channels]:
+            raise CorruptDataError(f"{path}: channel names in scan.json and scan.ome.zarr differ")
+        mask = None
+        if (path / "lost_mask.ome.zarr").exists():
+            m = read_ome_zarr(contained(path, "lost_mask.ome.zarr", f"scan {path}"))
+            if np.dtype(m.data.dtype) != np.uint8 or m.axes != ("z", "y", "x") or tuple(m.data.shape) != shape:
+                raise CorruptDataError(f"{path / 'lost_mask.ome.zarr'}: expected uint8 (z, y, x) of {list(shape)}, "
+                                       f"got {m.data.dtype} {m.axes} {list(m.data.shape)}")
+            mask = m.data.astype(bool)
+        # A block-wise identity in front of the verified reader: dask then always reads
+        # whole chunks (the reader takes slices only), and any indexing works on top.
+        images = img.data.map_blocks(np.asarray, dtype=img.data.dtype)
         try:
-            vs = tuple(float(v) for v in h["voxel_size_nm"])
-            if not np.allclose(vs, img.voxel_size_nm, rtol=1e-9):
-                raise CorruptDataError(f"{path}: voxel size in scan.json {vs} differs from scan.ome.zarr {img.voxel_size_nm}")
-            mask = None
-            if (path / "lost_mask.ome.zarr").exists():
-                mask = read_ome_zarr(path / "lost_mask.ome.zarr").data.astype(bool)
-            # A block-wise identity in front of the verified reader: dask then always reads
-            # whole chunks (the reader takes slices only), and any indexing works on top.
-            images = img.data.map_blocks(np.asarray, dtype=img.data.dtype)
             return cls(
-                images=images, channels=tuple(ChannelInfo.from_json(c) for c in h["channels"]), voxel_size_nm=vs,
-                instrument=h["instrument"], config=h["config"], instrument_seconds=float(h["instrument_seconds"]),
-                lost_fraction=float(h["lost_fraction"]), lost_mask=mask, lost_regions=tuple(h.get("lost_regions", ())),
-                codebook=Codebook.from_json(h["codebook"]) if h.get("codebook") else None, seed=int(h["seed"]),
-                origin_nm=tuple(h.get("origin_nm", (0, 0, 0))), provenance=h.get("provenance", {}),
+                images=images, channels=channels, voxel_size_nm=vs, instrument=instrument, config=config,
+                instrument_seconds=seconds, lost_fraction=lost, lost_mask=mask, lost_regions=tuple(regions),
+                codebook=codebook, seed=seed, origin_nm=origin, provenance=provenance,
             )
-        except (KeyError, TypeError) as exc:
-            raise CorruptDataError(f"{path / 'scan.json'} is malformed ({exc.__class__.__name__}: {exc})") from None
         except ValidationError as exc:
             raise CorruptDataError(f"{path}: {exc}") from None
-

@@ -180,7 +180,12 @@ def parse_stimulus(spec: str, duration_ms: float, resolve) -> Stimulus:
     Example: ``"step:on=ASHL+ASHR,amp=20,start=100,stop=600;noise:on=all,sigma=5"``.
     """
     comps: list[Component] = []
-    for part in [p.strip() for p in spec.split(";") if p.strip()]:
+    if len(spec) > 100_000:
+        raise NeurophantomError(f"stimulus spec of {len(spec)} characters (at most 100000)")
+    parts = [p.strip() for p in spec.split(";") if p.strip()]
+    if spec.strip() and not parts:
+        raise NeurophantomError(f"stimulus spec {spec[:40]!r} has no components (expected KIND:key=value,...)")
+    for part in parts:
         m = re.fullmatch(r"(\w+):(.*)", part)
         if not m:
             raise NeurophantomError(f"malformed stimulus component {part!r} (expected KIND:key=value,...)")
@@ -190,6 +195,8 @@ def parse_stimulus(spec: str, duration_ms: float, resolve) -> Stimulus:
             if "=" not in item:
                 raise NeurophantomError(f"malformed stimulus field {item!r} in {part!r} (expected key=value)")
             k, v = item.split("=", 1)
+            if k.strip() in kv:
+                raise NeurophantomError(f"stimulus field {k.strip()!r} given twice in {part[:60]!r}")
             kv[k.strip()] = v.strip()
         if "on" not in kv:
             raise NeurophantomError(f"stimulus component {part!r} needs on=NAMES or on=all")
@@ -202,9 +209,12 @@ def parse_stimulus(spec: str, duration_ms: float, resolve) -> Stimulus:
                     raise NeurophantomError(f"stimulus component {part!r} needs {key}=")
                 return default
             val = kv.pop(key)
-            if not re.fullmatch(_NUM, val):
-                raise NeurophantomError(f"stimulus field {key}={val!r} is not a number")
-            return float(val)
+            if len(val) > 64 or not re.fullmatch(_NUM, val):
+                raise NeurophantomError(f"stimulus field {key}={val[:40]!r} is not a number")
+            x = float(val)
+            if not np.isfinite(x):
+                raise NeurophantomError(f"stimulus field {key}={val!r} is not a finite number")
+            return x
 
         def opt(key: str) -> float | None:
             return num(key) if key in kv else None
