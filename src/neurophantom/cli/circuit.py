@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -10,21 +9,8 @@ import typer
 
 from .._errors import NeurophantomError
 from . import app
+from ._values import parse_sets  # noqa: F401  (re-exported: tissue and run import it from here)
 from ._common import out as stdout
-
-
-def parse_sets(items: list[str]) -> dict:
-    """``NAME=VALUE`` pairs; values are read as JSON when they parse (numbers, true, lists)."""
-    opts = {}
-    for item in items:
-        if "=" not in item:
-            raise NeurophantomError(f"malformed --set {item!r} (expected NAME=VALUE)")
-        k, v = item.split("=", 1)
-        try:
-            opts[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            opts[k.strip()] = v
-    return opts
 
 
 @app.command("circuit")

@@ -17,6 +17,7 @@ from .._errors import NeurophantomError
 from . import app
 from ._common import console
 from ._common import out as stdout
+from ._values import parse_value
 
 
 def _set(data: dict, key: str, value) -> None:
@@ -52,11 +53,7 @@ def build_config(config_file: Optional[Path], sets: list[str], chunk: Optional[i
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise NeurophantomError(f"--set expects key=value, got {item!r}")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        _set(data, key.strip(), parsed)
+        _set(data, key.strip(), parse_value(value))
     if chunk is not None:
         data["chunk_vox"] = [chunk, chunk, chunk]
     if geometry_scale is not None:
