@@ -54,7 +54,8 @@ def simulate_cmd(
         neuron_names=list(c.neurons["name"]), progress=True, init=init,
     )
     with atomic_dir(out) as tmp:
-        write_recording(tmp / "recording.nwb", rec, description=f"neurophantom simulate {circuit}")
+        write_recording(tmp / "recording.nwb", rec, description=f"neurophantom simulate {circuit}",
+                        source=c.provenance.source, seed=c.provenance.seed, stimulus=stim)
         plot_recording(rec, tmp / "recording.png")
     stdout.print(
         f"simulated {c.n_neurons} neurons for {duration_ms:g} ms (dt {dt_ms:g} ms): "
