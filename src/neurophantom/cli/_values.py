@@ -20,6 +20,10 @@ from pathlib import Path
 
 from .._errors import NeurophantomError
 
+#: The integration step every command uses by default (``simulate``, ``record`` and the
+#: Brian2 ``export``), so that an exported script reproduces a default simulation step for step.
+DEFAULT_DT_MS = 0.05
+
 #: Outputs above this many bytes need ``--yes`` (16 GB: a default scan of a default
 #: phantom writes about 9 GB; a scan at the light-sheet camera's native voxel writes 60+).
 MAX_OUTPUT_BYTES = 16e9

@@ -7,7 +7,6 @@ from typing import Optional
 
 import typer
 
-from .._errors import NeurophantomError
 from . import app
 from ._values import parse_sets  # noqa: F401  (re-exported: tissue and run import it from here)
 from ._common import out as stdout
