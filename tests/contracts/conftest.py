@@ -39,11 +39,11 @@ def run_tour(folder: Path) -> types.SimpleNamespace:
             assert args[0] == "neurophantom", args
             argv = args[1:] + (["--dry-run"] if args[1] == "run" else [])
             out, err = io.StringIO(), io.StringIO()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = main(argv)
             results.append(types.SimpleNamespace(args=args, code=code, stdout=out.getvalue(), stderr=err.getvalue(),
-                                                 seconds=time.perf_counter() - t0))
+                                                 seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0))
             if code != 0:  # later lines read what this one should have written
                 break
     finally:

