@@ -139,3 +139,12 @@ def test_answer_section_leads_the_page(scores):
     assert first < page.index('id="traces"') < page.index('id="scores"')
     assert page.count('<table class="headline">') == 1 and "synchrotron + Rosetta" in page[first:page.index('id="traces"')]
     assert "220% [110%, 350%]" in page and "nats (lower)" in page
+
+
+def test_raw_scores_never_call_a_fixed_parameter_identifiable(scores):
+    from neurophantom.pipeline.report import _summary
+
+    raw = _summary(scores)
+    assert raw["identification"]["parameter_recovery"]["g_receptor_pS[nmda]"]["identifiable"] == "n/a (fixed)"
+    assert raw["identification"]["parameter_recovery"]["g_receptor_pS[ampa]"]["identifiable"] is True
+    assert "per_neuron" not in raw["emulation"]

@@ -166,6 +166,11 @@ _LONG = ("per_neuron", "run_lengths", "confusion", "details", "neuron_map")
 
 
 def _summary(obj):
+    """scores.json for the page's raw tables: long per-item lists left out, and a fixed
+    parameter's ``identifiable`` shown as "n/a (fixed)" (it was never estimated)."""
     if isinstance(obj, dict):
-        return {k: _summary(v) for k, v in obj.items() if k not in _LONG}
+        out = {k: _summary(v) for k, v in obj.items() if k not in _LONG}
+        if "identifiable" in out and "fixed" in (out.get("status"), out.get("reason")):
+            out["identifiable"] = "n/a (fixed)"
+        return out
     return obj
