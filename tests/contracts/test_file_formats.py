@@ -92,7 +92,7 @@ _json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.
 _keys = st.text(min_size=1, max_size=6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.recursive(st.dictionaries(_keys, _json_leaf, min_size=1, max_size=3),
                     lambda inner: st.dictionaries(_keys, st.one_of(inner, st.lists(inner, min_size=1, max_size=2)),
                                                   min_size=1, max_size=3), max_leaves=10))

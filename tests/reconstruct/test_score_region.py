@@ -14,7 +14,7 @@ from neurophantom.validate.scores import score
 def test_sub_region_scores_count_only_what_was_scanned(kit, organoid20, clean_score):
     shape = organoid20.shape
     lo, hi = (0, 0, 0), (shape[0], shape[1] // 2, shape[2])  # half the specimen, cut through the neuropil
-    s = scan(organoid20, kit.exm(**kit.NOISE_FREE, labelling_efficiency=1.0, barcode=kit.SERIAL), seed=3, region=(lo, hi))
+    s = scan(organoid20, kit.exm(**kit.NOISE_FREE), seed=3, region=(lo, hi))  # membranes only: contacts are geometry
     part = score(reconstruct(s, ReconstructConfig(geometry_scale=kit.GEOMETRY_SCALE)), organoid20)
     # The truth rows counted are exactly those whose contact centre lies in the box (own count here).
     vs = np.asarray(organoid20.voxel_size_nm)
