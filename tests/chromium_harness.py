@@ -3,7 +3,11 @@
 ``--remote-debugging-pipe`` makes Chromium read NUL-terminated JSON commands on fd 3 and
 write replies and events on fd 4. :func:`render` opens a page, waits for its load event,
 reads every image's ``naturalWidth`` and collects console errors, uncaught exceptions,
-failed loads and every request that is not the page itself or a ``data:`` URI.
+failed loads and every request that is not the page itself or a ``data:`` URI. With
+``probes`` (CSS selectors) it also returns, per matching element, its box on the page,
+whether it is rendered (not ``display: none`` or ``visibility: hidden``, not inside a
+closed ``<details>``, a non-empty box), and a full-page screenshot (PNG bytes) so that a
+test can check the pixels inside each box.
 """
 
 from __future__ import annotations
@@ -119,8 +123,21 @@ class _Pipe:
         os.close(self._r)
 
 
-def render(exe: str, page: Path) -> dict:
-    """Load ``page`` in headless Chromium; return its images and every problem seen."""
+PROBE_JS = """(sel => JSON.stringify(Array.from(document.querySelectorAll(sel)).map(e => {
+  const r = e.getBoundingClientRect(), st = getComputedStyle(e);
+  let closed = false;
+  for (let p = e.parentElement; p; p = p.parentElement) {
+    if (p.tagName === 'DETAILS' && !p.open && e.closest('summary') === null) { closed = true; break; }
+  }
+  return {tag: e.tagName, x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height,
+          visible: !closed && st.display !== 'none' && st.visibility !== 'hidden' && r.width > 0 && r.height > 0,
+          text: (e.innerText || e.alt || '').slice(0, 200)};
+})))"""
+
+
+def render(exe: str, page: Path, probes: tuple[str, ...] = (), width: int = 1280) -> dict:
+    """Load ``page`` in headless Chromium; return its images and every problem seen (and,
+    with ``probes``, the boxes of the matching elements and a full-page screenshot)."""
     url = page.resolve().as_uri()
     with tempfile.TemporaryDirectory(prefix="np-chromium-") as profile:
         cdp = _Pipe(exe, profile)
@@ -134,6 +151,21 @@ def render(exe: str, page: Path) -> dict:
             cdp.drain(0.3)  # late console messages
             res = cdp.send("Runtime.evaluate", {"expression": IMAGES_JS, "returnByValue": True}, session=sid)
             images = json.loads(res["result"]["value"])
+            boxes, shot = {}, None
+            if probes:
+                metrics = cdp.send("Page.getLayoutMetrics", session=sid)
+                size = metrics.get("cssContentSize") or metrics["contentSize"]
+                height = int(min(size["height"], 30000))
+                cdp.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                                 "mobile": False}, session=sid)
+                for sel in probes:
+                    res = cdp.send("Runtime.evaluate", {"expression": f"{PROBE_JS}({json.dumps(sel)})", "returnByValue": True},
+                                   session=sid)
+                    boxes[sel] = json.loads(res["result"]["value"])
+                import base64
+
+                shot = base64.b64decode(cdp.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
+                                                 session=sid, timeout=60.0)["data"])
         finally:
             cdp.close()
     errors, requests = [], []
@@ -151,7 +183,7 @@ def render(exe: str, page: Path) -> dict:
         elif m == "Network.requestWillBeSent":
             requests.append(p["request"]["url"])
     foreign = [u for u in requests if u != url and not u.startswith("data:")]
-    return {"images": images, "errors": errors, "foreign_requests": foreign}
+    return {"images": images, "errors": errors, "foreign_requests": foreign, "boxes": boxes, "screenshot": shot}
 
 
 @pytest.fixture(scope="session")
@@ -161,4 +193,4 @@ def render_page():
     if exe is None:
         pytest.skip("chromium is not installed and could not be installed here (.ci/run installs Debian's "
                     "'chromium' with apt-get; set NEUROPHANTOM_CHROMIUM to use another build)")
-    return lambda page: render(exe, page)
+    return lambda page, probes=(): render(exe, page, tuple(probes))

@@ -90,6 +90,7 @@ def test_cli_scan_writes_the_contract(capsys, phantom_dir, tmp_path):
     out = tmp_path / "exm"
     code, stdout, err = run(capsys, "scan", phantom_dir, "--instrument", "exm", "--expansion", "6",
                             "--barcode", "serial:rounds=3,colors=3,min_distance=2", "--damage", "sparse:0.05,radius_nm=150",
+                            "--set", "camera_voxel_nm=200,100,100",
                             "--damage", "misalign:10", "--seed", "3", "--out", out)
     assert code == 0, err
     for f in ("scan.ome.zarr", "scan.json", "scan.png", "lost_mask.ome.zarr"):

@@ -80,7 +80,7 @@ def page(tmp_path_factory, figures, scores):
                  figures=figures, tables={"identifiability/parameters": [{"name": "ampa.g", "ci95": [0.95, 1.05]}],
                                           "extra": [{"a": 1, "b": EVIL}]},
                  runtime_seconds={"truth": 1.5, "scan": 10.25, "identify": np.float64(30.0)},
-                 instrument_seconds={"exm": 4.0e7, "synchrotron": 90.0})
+                 instrument_seconds={"exm": 4.0e7, "synchrotron": 90.0}, scores_link="scores.json")
     return path
 
 
@@ -93,7 +93,9 @@ def _parse(path):
 def test_self_contained_and_figures_are_the_given_pngs(page, figures):
     p = _parse(page)
     assert "script" not in p.tags and "link" not in p.tags and "iframe" not in p.tags
-    assert all(u.startswith(("data:image/png;base64,", "#")) for u in p.urls), p.urls
+    # Figures are data URIs; the only other links are in-page and the scores.json beside the page.
+    assert all(u.startswith(("data:image/png;base64,", "#")) or u == "scores.json" for u in p.urls), p.urls
+    assert "scores.json" in p.urls
     assert len(p.imgs) == len(figures)
     decoded = {img["alt"]: base64.b64decode(img["src"].split(",", 1)[1]) for img in p.imgs}
     assert decoded == figures  # alt text is the (unescaped) key, bytes are exact
@@ -112,10 +114,10 @@ def test_every_caller_string_is_escaped(page):
 def test_sections_and_numbers(page):
     raw = page.read_text()
     text = " ".join(_parse(page).text)
-    for heading in ("Summary", "Scores", *SECTIONS.values(), "Other figures and tables", "Real-instrument time",
+    for heading in ("Summary", "Raw scores", *SECTIONS.values(), "Other figures and tables", "Real-instrument time",
                     "Runtime per stage", "Configuration"):
         assert heading in text, heading
-    summary = raw[raw.index('id="summary"'):raw.index('id="scores"')]
+    summary = raw[raw.index('id="summary"'):raw.index('id="traces"')]
     for key, shown in (("emulation.trace_correlation", "0.8123"), ("emulation.control_trace_correlation", "0.21"),
                        ("function.truth", "0.18"), ("identification.unidentifiable", "nmda.g"),
                        ("total runtime (s)", "41.75")):
@@ -123,7 +125,11 @@ def test_sections_and_numbers(page):
     assert "voi_split" in raw and "n/a" in raw and "yes" in raw and "(80 values)" in raw
     instr = raw[raw.index('id="instrument-time"'):raw.index('id="runtime"')]
     assert "1.27 years" in instr and "1.5 min" in instr  # 4e7 s and 90 s
-    runtime = raw[raw.index('id="runtime"'):raw.index('id="config"')]
+    runtime = raw[raw.index('id="runtime"'):raw.index('id="scores"')]
+    # The raw scores sit in a collapsed <details> after the figures, not at the top.
+    assert raw.index('id="scores"') > raw.index('id="identifiability"')
+    rawsec = raw[raw.index('id="scores"'):raw.index('id="config"')]
+    assert "<details>" in rawsec and "voi_split" in rawsec
     assert "24.6%" in runtime and "71.9%" in runtime and "41.750" in runtime
     # The identifiability table is in its section, the unknown-key table under "other".
     ident = raw[raw.index('id="identifiability"'):]

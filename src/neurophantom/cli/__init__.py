@@ -41,6 +41,27 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("neurophantom")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            from .. import __version__ as v
+        print(f"neurophantom {v}")
+        raise _Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version, help="print the version and exit"),
+) -> None:
+    """An in-silico brain-uploading pipeline with known ground truth."""
+
+
 # Each module registers its subcommands on ``app`` (import order = help order).
 from . import run as _run  # noqa: E402,F401
 from . import circuit as _circuit  # noqa: E402,F401

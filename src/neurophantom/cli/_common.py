@@ -126,17 +126,10 @@ def check_seed(seed: int, name: str = "--seed") -> int:
 
 
 def parse_sets(items: list[str], what: str = "--set") -> dict:
-    """``NAME=VALUE`` pairs; values are read as JSON when they parse (numbers, true,
-    lists), bounded (:func:`~neurophantom.io.parse_option_value`), else kept as text."""
-    from ..io import parse_option_value
+    """``NAME=VALUE`` pairs, one value syntax for every command (``cli._values``)."""
+    from ._values import parse_sets as _parse
 
-    opts = {}
-    for item in items:
-        k, eq, v = item.partition("=")
-        if not eq or not k.strip():
-            raise NeurophantomError(f"malformed {what} {item[:80]!r} (expected NAME=VALUE)")
-        opts[k.strip()] = parse_option_value(v, f"{what} {k.strip()[:60]}")
-    return opts
+    return _parse(items, what)
 
 
 def load_circuit_arg(arg: str, seed: int = 0):

@@ -9,6 +9,7 @@ import typer
 from .._errors import NeurophantomError
 from . import app
 from ._common import check_seed, load_circuit_arg, overwrite_option, prepare_out
+from ._values import DEFAULT_DT_MS
 from ._common import out as stdout
 
 TARGETS = ("brian2", "neuroml")
@@ -19,7 +20,7 @@ def export_cmd(
     circuit: str = typer.Argument(..., help="Circuit folder, or a source name built with defaults"),
     to: str = typer.Option(..., "--to", help="brian2 (script folder) | neuroml (.net.nml file)"),
     out: Path = typer.Option(..., "--out", help="output folder (brian2) or file (neuroml)"),
-    dt_ms: float = typer.Option(0.1, "--dt-ms", help="brian2: integration step (ms)"),
+    dt_ms: float = typer.Option(DEFAULT_DT_MS, "--dt-ms", help="brian2: integration step (ms)"),
     duration_ms: float = typer.Option(1000.0, "--duration-ms", help="brian2: simulated time (ms)"),
     stimulus: str = typer.Option("", "--stimulus", help="brian2: stimulus spec as for 'simulate' (no noise)"),
     seed: int = typer.Option(0, "--seed", help="seed of a source built by name and of the COBAHH initial state"),

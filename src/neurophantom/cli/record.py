@@ -11,6 +11,7 @@ import typer
 from .._errors import NeurophantomError
 from . import app
 from ._common import check_seed, console, load_circuit_arg, overwrite_option, prepare_out
+from ._values import DEFAULT_DT_MS
 from ._common import out as stdout
 
 
@@ -55,7 +56,7 @@ def record_cmd(
     trials: int = typer.Option(1, "--trials", help="repeated trials (each a separate simulation)"),
     seed: int = typer.Option(0, "--seed", help="seed of every random stream (noise, random targets, expression, camera)"),
     frame_rate_hz: Optional[float] = typer.Option(None, "--frame-rate-hz", help="camera frame rate (default 30 Hz calcium, 1000 Hz voltage)"),
-    dt_ms: float = typer.Option(0.05, "--dt-ms", help="engine integration step (ms)"),
+    dt_ms: float = typer.Option(DEFAULT_DT_MS, "--dt-ms", help="engine integration step (ms)"),
     transmission: str = typer.Option("event", "--transmission", help="event | kinetic (release of spiking neurons)"),
     overwrite: bool = overwrite_option(),
 ) -> None:

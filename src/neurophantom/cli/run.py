@@ -13,12 +13,27 @@ from ._common import console, parse_sets, prepare_out
 from ._common import out as stdout
 
 
+def _print_plan(cfg, out: Path) -> None:
+    """The validated config (JSON) and the stages the run would execute, in order."""
+    import json
+
+    from ..pipeline.config import config_json
+    from ..pipeline.main import build_stages
+
+    print(json.dumps(config_json(cfg), indent=2, sort_keys=True))
+    stages = build_stages(cfg)
+    print(f"dry run: {len(stages)} stages into {out}/ (finished ones are reused), nothing run:")
+    for st in stages:
+        print(f"  {st.name:<24} <- {', '.join(st.deps) or '(none)'}")
+
+
 @app.command("run")
 def run_cmd(
     out: Path = typer.Option(Path("runs/default"), "--out", help="run folder (stage caches, scores.json, report.html)"),
     preset: str = typer.Option("organoid", "--preset", help="built-in world and protocol: organoid"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file overriding the preset"),
     set_: list[str] = typer.Option([], "--set", help="override one field, e.g. world.receptor_predictability=0 (repeatable)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate the config, print it and the stage graph, run nothing"),
 ) -> None:
     """Ground truth -> live imaging -> scans -> reconstruction -> identification ->
     emulation -> validation -> report. A stopped run resumes; finished stages are reused."""
@@ -26,8 +41,11 @@ def run_cmd(
     from ..pipeline.main import run_main
     from ..pipeline.runner import run_lock
 
-    prepare_out(out, "run", inputs=[config], resume=True)
     cfg = load_run_config(preset, config, parse_sets(set_))  # the whole config, checked before any stage
+    if dry_run:
+        _print_plan(cfg, out)
+        return
+    prepare_out(out, "run", inputs=[config], resume=True)
     t0 = time.perf_counter()
     starts: dict[str, float] = {}
 

@@ -12,8 +12,9 @@ import typer
 
 from .._errors import NeurophantomError
 from . import app
-from ._common import check_seed, console, overwrite_option, parse_sets, prepare_out
+from ._common import check_seed, console, overwrite_option, prepare_out
 from ._common import out as stdout
+from ._values import guard_size, parse_sets
 
 
 def _human_seconds(s: float) -> str:
@@ -23,14 +24,22 @@ def _human_seconds(s: float) -> str:
     return f"{s:.3g} s"
 
 
-def _options(items: list[str]) -> dict:
-    """``key=value`` overrides of the instrument config (values parsed as JSON when they can be)."""
-    return parse_sets(items)
+#: ``--barcode`` when none is given for exm: 6 fluorophores, 2 per tag, 15 conjugates at
+#: Hamming distance 2 (enough for the organoid's 9 receptor and channel types; 7 channels).
+DEFAULT_BARCODE = "parallel:fluorophores=6,per_tag=2"
 
 
 def build_config(instrument: str, expansion: Optional[float], barcode: Optional[str], damage: list[str],
-                 tags: Optional[str], overrides: list[str]):
-    """The validated instrument config from the CLI options."""
+                 tags: Optional[str], overrides: list[str], *, phantom_voxel_nm: Optional[tuple] = None):
+    """The validated instrument config from the CLI options.
+
+    With ``phantom_voxel_nm`` and no ``camera_voxel_nm`` given, the exm camera voxel is the
+    phantom's voxel times the expansion, so the scan samples the specimen at the phantom's
+    own resolution: a finer camera adds voxels (the light-sheet camera's native
+    200 x 100 x 100 nm at 11x is 85 times more) but no information the phantom holds.
+    exm scans carry :data:`DEFAULT_BARCODE` unless ``--barcode none``.
+    """
+    from ..instruments import specs
     from ..instruments.parse import parse_barcode, parse_damage
     from ..instruments.static import instrument_config
 
@@ -44,7 +53,9 @@ def build_config(instrument: str, expansion: Optional[float], barcode: Optional[
         if instrument == "em":
             raise NeurophantomError("--expansion does not apply to em")
         data["expansion"] = expansion
-    if barcode:
+    if barcode is None and instrument == "exm":
+        barcode = DEFAULT_BARCODE
+    if barcode and barcode.strip().lower() != "none":
         if instrument != "exm":
             raise NeurophantomError(f"barcodes need the exm instrument; {instrument} reads no spectral barcodes")
         data["barcode"] = parse_barcode(barcode).model_dump()
@@ -53,8 +64,27 @@ def build_config(instrument: str, expansion: Optional[float], barcode: Optional[
             raise NeurophantomError("--tags applies to the synchrotron instrument")
         data["tags"] = [t.strip() for t in tags.split(",") if t.strip()]
     data["damage"] = [parse_damage(d).model_dump() for d in damage]
-    data.update(_options(overrides))
+    data.update(parse_sets(overrides))
+    if instrument == "exm" and phantom_voxel_nm is not None and "camera_voxel_nm" not in data:
+        e = float(data.get("expansion", specs.EXM_DEFAULT_EXPANSION))
+        data["camera_voxel_nm"] = [float(v) * e for v in phantom_voxel_nm]
     return instrument_config(data)
+
+
+def output_bytes(config, extent_nm) -> tuple[float, str]:
+    """Bytes the scan images will take (float32, before compression) and a description."""
+    from ..instruments.exm import SerialBarcode
+    from ..instruments.grid import ScanGrid
+
+    grid = ScanGrid.covering(extent_nm, config.voxel_size_nm)
+    n = 1
+    bc = getattr(config, "barcode", None)
+    if bc is not None:
+        n += bc.rounds * bc.colors if isinstance(bc, SerialBarcode) else bc.fluorophores
+    n += len(getattr(config, "tags", ()) or ())
+    detail = (f"{n} channel{'s' if n > 1 else ''} x {'x'.join(map(str, grid.shape))} voxels of "
+              f"{'x'.join(f'{v:.3g}' for v in config.voxel_size_nm)} nm")
+    return 4.0 * n * grid.n_voxels, detail
 
 
 def _region(text: Optional[str]):
@@ -146,14 +176,16 @@ def scan_cmd(
     out: Path = typer.Option(..., "--out", help="output folder: scan.ome.zarr, scan.json, scan.png"),
     instrument: str = typer.Option(..., "--instrument", help="exm | synchrotron | em"),
     expansion: Optional[float] = typer.Option(None, "--expansion", help="linear expansion factor (exm 4-20, default 11; synchrotron >= 1, default 1)"),
-    barcode: Optional[str] = typer.Option(None, "--barcode", help="serial:rounds=6,colors=4 | parallel:fluorophores=8,per_tag=3 (exm); add ,min_distance=D"),
+    barcode: Optional[str] = typer.Option(None, "--barcode", help=f"serial:rounds=6,colors=4 | parallel:fluorophores=8,per_tag=3 | none (exm; default {DEFAULT_BARCODE}); add ,min_distance=D"),
     damage: List[str] = typer.Option([], "--damage", help="sparse:FRACTION | slabs:FRACTION | misalign:SIGMA_NM (repeatable; ,radius_nm= ,section_nm=)"),
     tags: Optional[str] = typer.Option(None, "--tags", help="synchrotron: up to two protein names, comma separated"),
-    overrides: List[str] = typer.Option([], "--set", help="any instrument field as key=value (e.g. punctum_photons=100)"),
+    overrides: List[str] = typer.Option([], "--set", help="any instrument field as key=value (e.g. punctum_photons=100, camera_voxel_nm=440,440,440)"),
     seed: int = typer.Option(0, "--seed", help="seed of every random draw of the scan"),
     region: Optional[str] = typer.Option(None, "--region", help="image only specimen voxels Z0:Z1,Y0:Y1,X0:X1"),
     chunk: int = typer.Option(128, "--chunk", help="chunk edge (voxels) for computing and storing; results do not depend on it"),
     overwrite: bool = overwrite_option(),
+    yes: bool = typer.Option(False, "--yes", help="write even if the scan is larger than the size limit (16 GB)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the size the scan would write and exit"),
 ) -> None:
     """Image a phantom and write DIR/scan.ome.zarr, DIR/scan.json and DIR/scan.png."""
     from ..instruments.specimen import Specimen
@@ -167,16 +199,21 @@ def scan_cmd(
     if not 8 <= chunk <= 4096:
         raise NeurophantomError(f"--chunk must be in [8, 4096], got {chunk}")
     prepare_out(out, "scan", inputs=[phantom], overwrite=overwrite)
-    config = build_config(instrument, expansion, barcode, damage, tags, overrides)
     ph = Phantom.load(phantom)
+    config = build_config(instrument, expansion, barcode, damage, tags, overrides, phantom_voxel_nm=ph.voxel_size_nm)
     verify_ome_zarr(phantom / "phantom.ome.zarr")  # every chunk, before any work or output
     spec = Specimen.from_phantom(ph)
     box = _region(region)
     _check_size(spec, config, box, chunk, out)
+    extent = spec.extent_nm if box is None else tuple((b - a) * v for a, b, v in zip(*box, spec.voxel_size_nm))
+    nbytes, detail = output_bytes(config, extent)
+    size = guard_size("scan", nbytes, out, yes=yes, dry_run=dry_run, detail=detail,
+                      shrink="image a part with --region, or coarser voxels with --set camera_voxel_nm=Z,Y,X")
+    if size is None:
+        return
     result = scan(spec, config, seed=seed, chunks=(chunk, chunk, chunk), region=box)
     volume_um3 = spec.volume_um3 if box is None else float(np.prod([(b - a) * v for a, b, v in zip(*box, spec.voxel_size_nm)])) * 1e-9
-    console.print(f"{config.instrument}: {len(result.channels)} channels x {result.shape} voxels of "
-                  f"{', '.join(f'{v:.3g}' for v in result.voxel_size_nm)} nm")
+    console.print(size, highlight=False)
     with atomic_dir(out) as tmp:
         result.write_files(tmp, progress=True)
         write_preview(tmp / "scan.ome.zarr", [c.name for c in result.channels], tmp / "scan.png")

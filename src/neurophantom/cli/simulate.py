@@ -10,6 +10,7 @@ import typer
 from .._errors import NeurophantomError
 from . import app
 from ._common import check_seed, load_circuit_arg, overwrite_option, prepare_out
+from ._values import DEFAULT_DT_MS
 from ._common import out as stdout
 
 
@@ -18,7 +19,7 @@ def simulate_cmd(
     circuit: str = typer.Argument(..., help="Circuit folder, or a source name built with defaults"),
     out: Path = typer.Option(..., "--out", help="output folder: recording.nwb + recording.png"),
     duration_ms: float = typer.Option(1000.0, "--duration-ms", help="simulated time (ms)"),
-    dt_ms: float = typer.Option(0.05, "--dt-ms", help="integration step (ms)"),
+    dt_ms: float = typer.Option(DEFAULT_DT_MS, "--dt-ms", help="integration step (ms)"),
     sample_dt_ms: Optional[float] = typer.Option(None, "--sample-dt-ms", help="sampling interval of traces (ms); default 1 ms or dt"),
     stimulus: str = typer.Option("", "--stimulus", help="e.g. 'step:on=ASHL+ASHR,amp=20,start=100,stop=600;noise:on=all,sigma=5'"),
     seed: int = typer.Option(0, "--seed", help="seed of the stimulus noise (and of a source built by name)"),
@@ -59,7 +60,8 @@ def simulate_cmd(
         neuron_names=list(c.neurons["name"]), progress=True, init=init,
     )
     with atomic_dir(out) as tmp:
-        write_recording(tmp / "recording.nwb", rec, description=f"neurophantom simulate {circuit}")
+        write_recording(tmp / "recording.nwb", rec, description=f"neurophantom simulate {circuit}",
+                        source=c.provenance.source, seed=c.provenance.seed, stimulus=stim)
         plot_recording(rec, tmp / "recording.png")
     stdout.print(
         f"simulated {c.n_neurons} neurons for {duration_ms:g} ms (dt {dt_ms:g} ms): "

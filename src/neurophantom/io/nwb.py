@@ -9,8 +9,11 @@ Layout written by :func:`write_recording`:
   in seconds (NWB convention), plus ``neuron_id``, ``neuron_name`` and
   ``spike_step_times`` columns;
 - ``processing/neurophantom/neurons``: the neuron table (id, name) that orders the
-  TimeSeries columns; ``processing/neurophantom/metadata`` keeps the recording's
-  metadata as JSON text.
+  TimeSeries columns; ``processing/neurophantom/parameters`` keeps the recording's
+  metadata one field per row (:func:`~._nwb_common.parameters_table`);
+- ``general/subject`` (the in-silico specimen), a UUID4 ``identifier``, the real session
+  start time, and (when the caller passes it) the stimulus: ``intervals/stimulation``,
+  one row per component (see :mod:`._nwb_common`).
 
 The file is written to a temporary name and renamed, so a killed write never leaves a
 readable half file.
@@ -19,7 +22,6 @@ readable half file.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
 import tempfile
@@ -32,7 +34,6 @@ from ..types.recording import Recording
 
 TRACE_NAMES = {"v": "membrane_voltage", "ca": "calcium", "i_syn": "synaptic_current"}
 _REVERSE = {v: k for k, v in TRACE_NAMES.items()}
-_SESSION_START = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)  # fixed: same input, same file content
 
 
 def _nwb_name(trace: str) -> str:
@@ -43,20 +44,28 @@ def _trace_name(nwb: str) -> str:
     return _REVERSE.get(nwb, nwb.replace("__", "."))
 
 
-def write_recording(path: str | os.PathLike, rec: Recording, *, description: str = "neurophantom simulation", identifier: str | None = None) -> Path:
-    """Write ``rec`` to ``path`` (.nwb) atomically."""
+def write_recording(path: str | os.PathLike, rec: Recording, *, description: str = "neurophantom simulation",
+                    identifier: str | None = None, source: str | None = None, seed: int | None = None,
+                    stimulus=None) -> Path:
+    """Write ``rec`` to ``path`` (.nwb) atomically.
+
+    ``source`` and ``seed`` describe the specimen (the NWB Subject; default: the
+    recording's ``metadata["source"]``); ``stimulus`` (a
+    :class:`~neurophantom.types.stimulus.Stimulus`) is stored in ``intervals/stimulation``.
+    """
     from hdmf.common import DynamicTable, VectorData
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 
+    from ._nwb_common import add_stimulus, parameters_table, session_fields, subject
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nwb = NWBFile(
-        session_description=description,
-        identifier=identifier or f"neurophantom-{path.stem}",
-        session_start_time=_SESSION_START,
-        source_script="neurophantom",
-        source_script_file_name="neurophantom",
-    )
+    fields = session_fields(description)
+    if identifier:
+        fields["identifier"] = identifier
+    nwb = NWBFile(**fields)
+    nwb.subject = subject(source or rec.metadata.get("source"), seed if seed is not None else rec.metadata.get("seed"),
+                          fields["session_start_time"])
     rate = 1000.0 / rec.sample_dt_ms
     for name, data in rec.traces.items():
         nwb.add_acquisition(
@@ -75,6 +84,7 @@ def write_recording(path: str | os.PathLike, rec: Recording, *, description: str
         nwb.add_unit_column("neuron_id", "neurophantom neuron id")
         nwb.add_unit_column("neuron_name", "neuron name")
         nwb.add_unit_column("spike_step_times", "spike times (s) at the start of the crossing step (Brian2 convention)", index=True)
+        nwb.units.resolution = rec.dt_ms / 1000.0  # a spike time is known to one integration step
         names = rec.neuron_names or tuple(str(i) for i in rec.neuron_ids)
         for nid, nm in zip(rec.neuron_ids, names):
             nwb.add_unit(
@@ -100,13 +110,9 @@ def write_recording(path: str | os.PathLike, rec: Recording, *, description: str
         )
     )
     meta = {"dt_ms": rec.dt_ms, "units": dict(rec.units), "metadata": dict(rec.metadata), "has_names": rec.neuron_names is not None}
-    mod.add(
-        DynamicTable(
-            name="metadata",
-            description="recording metadata as JSON",
-            columns=[VectorData(name="json", description="JSON text", data=[json.dumps(meta, default=float)])],
-        )
-    )
+    mod.add(parameters_table("parameters", "recording metadata, one field per row", json.loads(json.dumps(meta, default=float))))
+    if stimulus is not None:
+        add_stimulus(nwb, stimulus, neuron_ids=rec.neuron_ids)
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}.", suffix=".nwb", dir=path.parent)
     os.close(fd)
     try:
@@ -118,6 +124,17 @@ def write_recording(path: str | os.PathLike, rec: Recording, *, description: str
             os.unlink(tmp)
         raise
     return path
+
+
+def _read_meta(mod, path) -> dict:
+    """The recording's metadata: a parameters table (or, in files before it, JSON text),
+    read with the bounded parsers."""
+    from ._nwb_check import read_json_cell
+    from ._nwb_common import read_parameters
+
+    if "parameters" in mod.data_interfaces:
+        return read_parameters(mod["parameters"], f"{path} parameters")
+    return read_json_cell(mod["metadata"], f"{path} metadata")
 
 
 def read_recording(path: str | os.PathLike) -> Recording:
@@ -144,7 +161,7 @@ def read_recording(path: str | os.PathLike) -> Recording:
                 what = "an imaging recording (read it with read_imaging)" if "ophys" in nwb.processing else "not a neurophantom recording"
                 raise CorruptDataError(f"{path} is {what}: no processing/neurophantom module")
             mod = nwb.processing["neurophantom"]
-            meta = Header(read_json_cell(mod["metadata"], f"{path} metadata"), f"{path} metadata")
+            meta = Header(_read_meta(mod, path), f"{path} metadata")
             dt_ms = meta.float("dt_ms", positive=True, hi=1e6)
             declared = meta.dict("units")
             extra = meta.dict("metadata", default={})

@@ -10,13 +10,17 @@ Layout written by :func:`write_imaging`:
 - ``processing/ophys/Fluorescence/trial_NNN`` (photons per frame) and
   ``processing/ophys/DfOverF/trial_NNN``: RoiResponseSeries (frames x ROIs), each sample
   the mean over an exposure starting at its timestamp; trials are laid end to end;
-- ``processing/ophys/recording_metadata``: JSON (config, protocol, stimulated neuron ids,
-  seed); ``intervals/trials``: start and stop of each trial;
+- ``processing/ophys/recording_parameters``: config, protocol, stimulated neuron ids and
+  seed, one field per row (:func:`~._nwb_common.parameters_table`); ``intervals/trials``:
+  start and stop of each trial; ``intervals/stimulation``: every stimulation of every
+  trial (window, kind, amplitude, targets); ``general/subject``: the in-silico specimen;
+  a UUID4 identifier and the real session start time;
 - ``processing/ground_truth``: the simulated activity, **for scoring only**: TimeSeries
   ``<variable>_trial_NNN`` (``membrane_voltage`` mV, ``engine_calcium`` uM,
-  ``indicator_calcium`` uM, ``expected_photons`` per frame), tables ``spikes`` (trial,
-  neuron_id, time_in_trial_s, step_time_in_trial_s) and ``neurons`` (neuron_id,
-  photons_rest, calcium_source), and ``truth_metadata`` (JSON).
+  ``indicator_calcium`` uM, ``expected_photons`` per frame), ``spikes`` (NWB Units: one
+  row per neuron, ``spike_times`` in session time, ragged ``trial``,
+  ``time_in_trial_s`` and ``step_time_in_trial_s`` per spike), table ``neurons``
+  (neuron_id, photons_rest, calcium_source), and ``truth_parameters``.
 
 :func:`read_imaging` reads only ``processing/ophys`` (what the instrument recorded);
 :func:`read_ground_truth` is the only reader of ``processing/ground_truth``. Files are
@@ -26,7 +30,6 @@ written under a temporary name in the target folder and renamed into place.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
 import tempfile
@@ -43,7 +46,6 @@ if TYPE_CHECKING:  # imported lazily at run time: io must not import the instrum
 
 FORMAT = "neurophantom.imaging"
 FORMAT_VERSION = 1
-_SESSION_START = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)  # fixed: same input, same content
 _TRUTH_NAMES = {"v": "membrane_voltage", "ca": "engine_calcium", "calcium": "indicator_calcium"}
 _EMISSION_NM = {"calcium": 510.0, "voltage": 515.0}  # GFP-based indicators (GCaMP, ASAP)
 
@@ -52,11 +54,17 @@ def _trial(k: int) -> str:
     return f"trial_{k:03d}"
 
 
-def _json_table(name: str, description: str, obj) -> "object":
-    from hdmf.common import DynamicTable, VectorData
+def _read_params(mod, name: str, old: str) -> dict:
+    """A parameters table (or, in files written before it, the JSON-text table ``old``)."""
+    from ._nwb_common import read_parameters
 
-    text = json.dumps(obj, allow_nan=False, sort_keys=True)
-    return DynamicTable(name=name, description=description, columns=[VectorData(name="json", description="JSON text", data=[text])])
+    if name in mod.data_interfaces:
+        obj = read_parameters(mod[name], f"NWB table {name}")
+    else:
+        obj = _read_json_table(mod[old])
+    if not isinstance(obj, dict):
+        raise CorruptDataError(f"NWB table {name} must hold a mapping")
+    return obj
 
 
 def _read_json_table(table) -> dict:
@@ -102,6 +110,9 @@ def _add_rois(nwb, rec: "ImagingRecording"):
 def _add_traces(nwb, ophys, ps, rec: "ImagingRecording") -> None:
     from pynwb.ophys import DfOverF, Fluorescence
 
+    from ..instruments.dynamic.protocol import to_stimulus
+    from ._nwb_common import add_stimulus, parameters_table
+
     region = ps.create_roi_table_region(description="all ROIs, one per neuron", region=list(range(len(rec.neuron_ids))))
     fl, dff = Fluorescence(name="Fluorescence"), DfOverF(name="DfOverF")
     ophys.add(fl)  # attach first, so each series' ROI region shares an ancestor with the ROI table
@@ -122,12 +133,16 @@ def _add_traces(nwb, ophys, ps, rec: "ImagingRecording") -> None:
         "protocol": rec.protocol.model_dump(mode="json"), "stimulated_ids": [list(s) for s in rec.stimulated_ids],
         "seed": rec.seed, "metadata": dict(rec.metadata), "has_names": rec.neuron_names is not None,
     }
-    ophys.add(_json_table("recording_metadata", "neurophantom imaging metadata (JSON)", meta))
+    ophys.add(parameters_table("recording_parameters", "neurophantom imaging metadata, one field per row", meta))
+    stim = to_stimulus(rec.protocol, rec.stimulated_ids)
+    add_stimulus(nwb, stim, neuron_ids=rec.neuron_ids, trial_starts_s=[k * duration_s for k in range(len(rec.trials))])
 
 
 def _add_truth(nwb, rec: "ImagingRecording", truth: "GroundTruth") -> None:
     from hdmf.common import DynamicTable, VectorData
     from pynwb import TimeSeries
+
+    from ._nwb_common import parameters_table
 
     mod = nwb.create_processing_module("ground_truth", "simulated activity behind the recording: for scoring only, never for methods")
     duration_s = rec.protocol.duration_ms / 1000.0
@@ -139,15 +154,7 @@ def _add_truth(nwb, rec: "ImagingRecording", truth: "GroundTruth") -> None:
                                description=f"ground-truth {var!r}, columns ordered as ground_truth/neurons"))
         mod.add(TimeSeries(name=f"expected_photons_trial_{k:03d}", data=np.asarray(truth.expected_photons[k]), unit="photons",
                            rate=float(rec.config.frame_rate_hz), starting_time=t0, description="noise-free photons per frame"))
-    trial = np.concatenate([np.full(a.spike_times_ms.size, k, np.int64) for k, a in enumerate(truth.activity)])
-    cols = {
-        "trial": (trial, "trial index"),
-        "neuron_id": (np.concatenate([a.spike_neuron_ids for a in truth.activity]), "neuron id"),
-        "time_in_trial_s": (np.concatenate([a.spike_times_ms for a in truth.activity]) / 1000.0, "spike time from the trial start (s)"),
-        "step_time_in_trial_s": (np.concatenate([a.spike_step_times_ms for a in truth.activity]) / 1000.0, "start of the crossing step (s)"),
-    }
-    mod.add(DynamicTable(name="spikes", description="ground-truth spikes",
-                         columns=[VectorData(name=n, description=d, data=v) for n, (v, d) in cols.items()]))
+    mod.add(_truth_units(truth, duration_s))
     mod.add(DynamicTable(name="neurons", description="per neuron: id, drawn expression, calcium source", columns=[
         VectorData(name="neuron_id", description="neuron id", data=np.asarray(truth.activity[0].neuron_ids)),
         VectorData(name="photons_rest", description="photons per frame at rest (drawn expression)", data=truth.photons_rest),
@@ -155,24 +162,55 @@ def _add_truth(nwb, rec: "ImagingRecording", truth: "GroundTruth") -> None:
     ]))
     meta = {"dt_ms": truth.activity[0].dt_ms, "units": dict(truth.activity[0].units),
             "metadata": [dict(a.metadata) for a in truth.activity]}
-    mod.add(_json_table("truth_metadata", "ground-truth metadata (JSON)", meta))
+    mod.add(parameters_table("truth_parameters", "ground-truth metadata, one field per row", json.loads(json.dumps(meta))))
 
 
-def write_imaging(path: str | os.PathLike, rec: "ImagingRecording", truth: "GroundTruth | None" = None, *, description: str = "neurophantom dynamic imaging") -> Path:
-    """Write ``rec`` (and ``truth`` in ``processing/ground_truth``, if given) to ``path`` atomically."""
-    from pynwb import NWBHDF5IO, NWBFile
+def _truth_units(truth: "GroundTruth", duration_s: float):
+    """Ground-truth spikes as NWB Units (one row per neuron, session time), with each
+    spike's trial and exact in-trial times as ragged columns (trials are laid end to end)."""
+    from pynwb.misc import Units
+
+    units = Units(name="spikes", description="ground-truth spikes of every neuron (for scoring only)",
+                  resolution=truth.activity[0].dt_ms / 1000.0)
+    for col, desc in (("trial", "trial of each spike"), ("time_in_trial_s", "spike time from its trial's start (s)"),
+                      ("step_time_in_trial_s", "start of the crossing step, from the trial's start (s)")):
+        units.add_column(col, desc, index=True)
+    units.add_column("neuron_id", "neuron id")
+    ids = np.asarray(truth.activity[0].neuron_ids)
+    trial = np.concatenate([np.full(a.spike_times_ms.size, k, np.int64) for k, a in enumerate(truth.activity)])
+    nid = np.concatenate([np.asarray(a.spike_neuron_ids) for a in truth.activity]).astype(np.int64)
+    t = np.concatenate([np.asarray(a.spike_times_ms) for a in truth.activity]) / 1000.0
+    st = np.concatenate([np.asarray(a.spike_step_times_ms) for a in truth.activity]) / 1000.0
+    session = trial * duration_s + t
+    for i in ids:
+        on = np.flatnonzero(nid == i)
+        on = on[np.lexsort((t[on], trial[on]))]
+        units.add_unit(spike_times=session[on], trial=trial[on].tolist(), time_in_trial_s=t[on].tolist(),
+                       step_time_in_trial_s=st[on].tolist(), neuron_id=int(i))
+    return units
+
+
+def write_imaging(path: str | os.PathLike, rec: "ImagingRecording", truth: "GroundTruth | None" = None, *,
+                  description: str = "neurophantom dynamic imaging", source: str | None = None) -> Path:
+    """Write ``rec`` (and ``truth`` in ``processing/ground_truth``, if given) to ``path`` atomically.
+
+    ``source`` names the specimen's source for the NWB Subject (default: the recording's
+    ``metadata["circuit_source"]``)."""
+    from pynwb import NWBFile
+
+    from ._nwb_common import session_fields, subject
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nwb = NWBFile(
-        session_description=description, identifier=f"neurophantom-imaging-seed{rec.seed}",
-        session_start_time=_SESSION_START, file_create_date=_SESSION_START, source_script="neurophantom",
-        source_script_file_name="neurophantom",
-    )
+    fields = session_fields(description)
+    nwb = NWBFile(**fields)
+    nwb.subject = subject(source or rec.metadata.get("circuit_source"), rec.seed, fields["session_start_time"])
     ophys, ps = _add_rois(nwb, rec)
     _add_traces(nwb, ophys, ps, rec)
     if truth is not None:
         _add_truth(nwb, rec, truth)
+    from pynwb import NWBHDF5IO
+
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}.", suffix=".nwb", dir=path.parent)
     os.close(fd)
     try:
@@ -235,7 +273,7 @@ def read_imaging(path: str | os.PathLike) -> "ImagingRecording":
 
     with _open(path) as nwb:
         ophys = nwb.processing["ophys"]
-        meta = _read_json_table(ophys["recording_metadata"])
+        meta = _read_params(ophys, "recording_parameters", "recording_metadata")
         if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
             raise KeyError("recording_metadata format")
         rois = ophys["ImageSegmentation"]["rois"]
@@ -268,6 +306,21 @@ def read_imaging(path: str | os.PathLike) -> "ImagingRecording":
                             roi_positions_um=pos, seed=int(meta["seed"]), metadata=meta.get("metadata", {}))
 
 
+def _read_spikes(table) -> dict[str, np.ndarray]:
+    """Flat per-spike arrays (trial, neuron_id, time_in_trial_s, step_time_in_trial_s) from
+    the Units table (or the flat table of files written before it)."""
+    names = ("trial", "time_in_trial_s", "step_time_in_trial_s")
+    if "spike_times" not in table.colnames:
+        return {c: np.asarray(table[c].data[:]) for c in ("neuron_id", *names)}
+    ids = np.asarray(table["neuron_id"].data[:], dtype=np.int64)
+    out = {c: [np.asarray(table[c][i], dtype=np.float64) for i in range(len(ids))] for c in names}
+    out["neuron_id"] = [np.full(len(out["trial"][i]), ids[i], np.int64) for i in range(len(ids))]
+    flat = {c: np.concatenate(v) if v else np.zeros(0) for c, v in out.items()}
+    flat["trial"] = flat["trial"].astype(np.int64)
+    order = np.lexsort((flat["neuron_id"], flat["time_in_trial_s"], flat["trial"]))
+    return {c: v[order] for c, v in flat.items()}
+
+
 def read_ground_truth(path: str | os.PathLike) -> "GroundTruth":
     """The simulated activity behind a recording (``processing/ground_truth``), for scoring."""
     from ..instruments.dynamic.results import GroundTruth
@@ -278,12 +331,12 @@ def read_ground_truth(path: str | os.PathLike) -> "GroundTruth":
         if "ground_truth" not in nwb.processing:
             raise NeurophantomError(f"{path} holds no ground truth (written without it)")
         mod = nwb.processing["ground_truth"]
-        meta = _read_json_table(mod["truth_metadata"])
+        meta = _read_params(mod, "truth_parameters", "truth_metadata")
         neurons = mod["neurons"]
         ids = np.asarray(neurons["neuron_id"].data[:], dtype=np.int64)
         rest = np.asarray(neurons["photons_rest"].data[:], dtype=np.float64)
         source = tuple(str(s) for s in neurons["calcium_source"].data[:])
-        spikes = {c: np.asarray(mod["spikes"][c].data[:]) for c in ("trial", "neuron_id", "time_in_trial_s", "step_time_in_trial_s")}
+        spikes = _read_spikes(mod["spikes"])
         n_trials = len(meta["metadata"])
         acts, expected = [], []
         for k in range(n_trials):

@@ -111,7 +111,7 @@ class Reconstruction:
             inner.rmdir()
             chunks = tuple(c[0] for c in self.segmentation.chunks)
             write_ome_zarr(tmp / FILES["segmentation"], self.segmentation, axes=("z", "y", "x"), scale=self.voxel_size_nm,
-                           chunks=chunks, name="segmentation", progress=progress,
+                           chunks=chunks, name="segmentation", progress=progress, label="segmentation",
                            attributes={"neurophantom": {"kind": "segmentation", "background": 0,
                                                         "origin_nm": list(self.origin_nm)}})
             for name in ("morphology", "uncertainty", "puncta", "contacts"):

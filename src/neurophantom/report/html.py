@@ -5,17 +5,19 @@ network: figures are embedded as base64 PNG ``data:`` URIs, the style sheet is i
 there is no script, and a Content-Security-Policy forbids loading anything else. Every
 string from the caller is escaped (:func:`html.escape`). Sections, in order:
 
-1. **Summary**: headline numbers (dotted keys into ``scores``, :data:`HEADLINE` by
-   default) and the total runtime;
-2. **Scores**: every stage's scores, nested mappings as nested tables, lists of records
-   as tables;
-3. **Predicted vs recorded activity**, **Memory recall**, **Identifiability**: the
-   figures and tables whose key is the section's id (:data:`SECTIONS`) or starts with
-   ``"<id>/"`` (the rest of the key is the caption);
-4. **Other figures and tables**: every other key;
-5. **Real-instrument time**: what each modality's scan would take on the real instrument;
-6. **Runtime per stage**;
-7. **Configuration**: the config that produced the run, as pretty-printed JSON.
+1. **The answer** (with ``answer``, a :class:`~neurophantom.report.headline.Headline`):
+   the run's answer in one sentence and one table, modalities side by side, each row
+   with its unit and better direction, then notes; without it, a **Summary** of
+   headline numbers (dotted keys into ``scores``, :data:`HEADLINE` by default);
+2. **Predicted vs recorded activity**, **Memory recall**, **Identifiability**, **Blame
+   ladder**: the figures and tables whose key is the section's id (:data:`SECTIONS`) or
+   starts with ``"<id>/"`` (the rest of the key is the caption);
+3. **Other figures and tables**: every other key;
+4. **Real-instrument time**: what each modality's scan would take on the real instrument;
+5. **Runtime per stage**;
+6. **Raw scores** (collapsed): every stage's scores, nested mappings as nested tables,
+   lists of records as tables, and a link to ``scores_link`` (the run's scores.json);
+7. **Configuration** (collapsed): the config that produced the run, as JSON.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ..io import atomic_write_text
 
 #: Figure/table sections: key prefix -> heading.
 SECTIONS = {"traces": "Predicted vs recorded activity", "memory_recall": "Memory recall",
-            "identifiability": "Identifiability"}
+            "identifiability": "Identifiability", "ladder": "Blame ladder"}
 
 #: Default headline numbers (dotted keys into ``scores``), shown when present.
 HEADLINE = ("emulation.trace_correlation", "emulation.control_trace_correlation",
@@ -61,6 +63,13 @@ figcaption { font-size: .9em; color: #555; }
 pre { background: #f6f6f6; border: 1px solid #ddd; padding: .8em; overflow-x: auto; font-size: .85em; }
 nav a { margin-right: 1em; }
 p.empty { color: #888; font-style: italic; }
+p.answer { font-size: 1.15em; background: #f4f8fc; border-left: 4px solid #2a6ebb; padding: .6em .9em; }
+table.headline { font-size: 1em; }
+table.headline td, table.headline th { padding: .3em .7em; }
+table.headline tr.group th { background: #e4e9f0; text-align: left; font-variant: small-caps; }
+table.headline td.unit { color: #555; font-size: .9em; }
+details { margin: .6em 0; }
+details > summary { cursor: pointer; font-weight: 600; }
 """
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -204,6 +213,24 @@ def _summary(scores: Mapping, headline: Sequence[str], runtime_seconds: Mapping[
     return f'<table class="headline">{body}</table>'
 
 
+def _answer(answer) -> str:
+    """The sentence, the modality table and its notes (see :mod:`.headline`)."""
+    cols = list(answer.columns)
+    head = "<tr><th>quantity</th><th>unit (better)</th>" + "".join(f"<th>{_esc(c)}</th>" for c in cols) + "</tr>"
+    body, group = [], None
+    for r in answer.rows:
+        if r.group != group:
+            group = r.group
+            body.append(f'<tr class="group"><th colspan="{len(cols) + 2}">{_esc(group)}</th></tr>')
+        better = {"higher": " (higher)", "lower": " (lower)"}.get(r.better, "")
+        body.append(f"<tr><th>{_esc(r.label)}</th><td class=\"unit\">{_esc(r.unit)}{_esc(better)}</td>"
+                    + "".join(f"<td>{_esc(c)}</td>" for c in r.cells) + "</tr>")
+    notes = "".join(f"<li>{_esc(n)}</li>" for n in answer.notes)
+    return (f'<p class="answer">{_esc(answer.sentence)}</p>'
+            f'<table class="headline"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
+            + (f"<ul>{notes}</ul>" if notes else ""))
+
+
 def _scores(scores: Mapping) -> str:
     if not scores:
         return '<p class="empty">(no scores)</p>'
@@ -255,6 +282,8 @@ def render_report(
     runtime_seconds: Mapping[str, float],
     instrument_seconds: Mapping[str, float] | None = None,
     headline: Sequence[str] = HEADLINE,
+    answer=None,
+    scores_link: str | None = None,
 ) -> str:
     """The report's HTML text (see :func:`write_report`)."""
     if not isinstance(title, str) or not title.strip():
@@ -273,14 +302,23 @@ def render_report(
             raise NeurophantomError(f"table {key!r} must be a list of records (mappings)")
         sid, caption = _section_of(str(key))
         placed[sid].append(f"<h3>{_esc(caption)}</h3>" + (_records_table(records) if records else '<p class="empty">(empty)</p>'))
-    sections = [("summary", "Summary", _summary(scores, headline, runtime)), ("scores", "Scores", _scores(scores))]
+    if answer is not None:
+        sections = [("answer", "The answer", _answer(answer))]
+    else:
+        sections = [("summary", "Summary", _summary(scores, headline, runtime))]
     sections += [(sid, heading, "".join(placed[sid]) or '<p class="empty">(not produced in this run)</p>')
                  for sid, heading in SECTIONS.items()]
     if placed[None]:
         sections.append(("other", "Other figures and tables", "".join(placed[None])))
+    link = (f'<p>The same numbers as JSON: <a href="{_esc(scores_link)}">{_esc(scores_link)}</a>.</p>'
+            if scores_link else "")
     sections += [("instrument-time", "Real-instrument time", _instrument(instr)),
                  ("runtime", "Runtime per stage", _runtime(runtime)),
-                 ("config", "Configuration", f"<pre>{_esc(json.dumps(config, indent=2, sort_keys=True, default=str))}</pre>")]
+                 ("scores", "Raw scores", f"{link}<details><summary>every stage's scores (click to open)</summary>"
+                                         f"{_scores(scores)}</details>"),
+                 ("config", "Configuration", "<details><summary>the run's configuration (click to open)</summary>"
+                                             f"<pre>{_esc(json.dumps(config, indent=2, sort_keys=True, default=str))}</pre>"
+                                             "</details>")]
     nav = "".join(f'<a href="#{_esc(sid)}">{_esc(h)}</a>' for sid, h, _ in sections)
     body = "".join(_section(*s) for s in sections)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -301,6 +339,8 @@ def write_report(
     runtime_seconds: Mapping[str, float],
     instrument_seconds: Mapping[str, float] | None = None,
     headline: Sequence[str] = HEADLINE,
+    answer=None,
+    scores_link: str | None = None,
 ) -> Path:
     """Write the run's self-contained HTML report to ``path`` atomically.
 
@@ -324,8 +364,12 @@ def write_report(
     instrument_seconds
         Real-instrument time of each modality's scan (e.g. ``{"exm": 3.1e4}``).
     headline
-        Dotted keys into ``scores`` for the summary (missing ones are skipped; if none is
-        present, the top-level scalar scores are shown).
+        Dotted keys into ``scores`` for the summary when there is no ``answer`` (missing
+        ones are skipped; if none is present, the top-level scalar scores are shown).
+    answer : neurophantom.report.headline.Headline, optional
+        The run's answer: a sentence and a table with one column per modality.
+    scores_link : str, optional
+        A relative link to the run's scores.json, shown above the raw scores.
 
     Returns
     -------
@@ -333,5 +377,6 @@ def write_report(
         ``path``.
     """
     text = render_report(title=title, scores=scores, config=config, figures=figures, tables=tables,
-                         runtime_seconds=runtime_seconds, instrument_seconds=instrument_seconds, headline=headline)
+                         runtime_seconds=runtime_seconds, instrument_seconds=instrument_seconds, headline=headline,
+                         answer=answer, scores_link=scores_link)
     return atomic_write_text(path, text)

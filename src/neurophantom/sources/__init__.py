@@ -18,12 +18,22 @@ SOURCES: dict[str, str] = {
     "pretty-printer": "neurophantom.sources.pretty_printer",
 }
 
+#: Packages a source may need beyond the core install -> the extra that brings them.
+OPTIONAL: dict[str, str] = {"cect": "celegans"}
+
 
 def source_module(name: str):
     """The module implementing source ``name`` (one-line error for an unknown name)."""
     if name not in SOURCES:
         raise NeurophantomError(f"unknown source {name!r} (known: {', '.join(SOURCES)})")
-    return importlib.import_module(SOURCES[name])
+    try:
+        return importlib.import_module(SOURCES[name])
+    except ModuleNotFoundError as exc:
+        extra = OPTIONAL.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        raise NeurophantomError(f"source {name!r} needs the optional package {exc.name.split('.')[0]!r}: "
+                                f"pip install 'neurophantom[{extra}]' (make run and make test install it)") from None
 
 
 def build_source(name: str, *, seed: int = 0, options: Mapping[str, Any] | None = None) -> Circuit:

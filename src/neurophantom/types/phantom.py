@@ -336,6 +336,12 @@ class Phantom:
                 name="labels",
                 attributes={"neurophantom": {"kind": "phantom-labels", "background": 0}},
                 progress=progress,
+                label="neurons",
+                label_properties=[
+                    {"label-value": int(lab), "neuron_id": int(i), "name": str(n), "cell_type": str(t)}
+                    for lab, i, n, t in zip(self.neurons["label"], self.neurons["neuron_id"], self.neurons["name"],
+                                            self.neurons["cell_type"])
+                ],
             )
             for name in TABLES:
                 getattr(self, name).to_parquet(tmp / f"{name}.parquet", index=False)

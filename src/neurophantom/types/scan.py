@@ -308,16 +308,19 @@ class Scan:
     def write_files(self, folder, *, progress: bool = False, chunks=None) -> None:
         """Write the scan's files into an existing (temporary) folder; :meth:`save` is atomic."""
         from ..io import atomic_write_json
-        from ..io.omezarr import write_ome_zarr
+        from ..io.omezarr import add_label, write_ome_zarr
 
         folder = Path(folder)
         ch = tuple(chunks) if chunks is not None else (1,) + tuple(c[0] for c in self.images.chunks[1:])
+        names = [c.name for c in self.channels]
         write_ome_zarr(folder / "scan.ome.zarr", self.images.astype(np.float32), axes=("c", "z", "y", "x"),
                        scale=(1.0,) + self.voxel_size_nm, chunks=ch, name="scan", progress=progress,
-                       attributes={"neurophantom": {"kind": "scan", "channels": [c.name for c in self.channels]}})
+                       channel_names=names, attributes={"neurophantom": {"kind": "scan", "channels": names}})
         if self.lost_mask is not None:
             write_ome_zarr(folder / "lost_mask.ome.zarr", self.lost_mask.astype(np.uint8), axes=("z", "y", "x"),
-                           scale=self.voxel_size_nm, chunks=ch[1:], name="lost_mask")
+                           scale=self.voxel_size_nm, chunks=ch[1:], name="lost_mask", label="lost_mask",
+                           label_properties=[{"label-value": 1, "meaning": "tissue lost (not imaged)"}])
+            add_label(folder / "scan.ome.zarr", "lost_mask", folder / "lost_mask.ome.zarr")
         atomic_write_json(folder / "scan.json", self.header())
 
     @classmethod

@@ -104,14 +104,47 @@ def _node_segments(recon, phantom) -> np.ndarray:
     return out
 
 
+class _Scanned:
+    """The phantom as far as a scan of a sub-region saw it: the truth synapse rows and gap
+    junctions whose contact centre lies inside the scanned box (every other attribute is
+    the phantom's own). A scan of a part of the specimen is judged on that part only."""
+
+    def __init__(self, phantom, lo_nm, hi_nm):
+        self._phantom = phantom
+        lo, hi = np.asarray(lo_nm, dtype=np.float64), np.asarray(hi_nm, dtype=np.float64)
+
+        def inside(df: pd.DataFrame) -> pd.DataFrame:
+            pos = df[["z_um", "y_um", "x_um"]].to_numpy(dtype=np.float64) * 1000.0
+            keep = np.all((pos >= lo) & (pos < hi), axis=1)
+            return df if keep.all() else df[keep].reset_index(drop=True)
+
+        self.synapses = inside(phantom.synapses)
+        self.gap_junctions = inside(phantom.gap_junctions)
+
+    def __getattr__(self, name):
+        return getattr(self._phantom, name)
+
+
+def scanned_region_nm(recon) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(low, high) corners of the scanned box in specimen nm (z, y, x)."""
+    lo = tuple(float(o) for o in recon.origin_nm)
+    hi = tuple(o + int(n) * v for o, n, v in zip(lo, recon.segmentation.shape, recon.voxel_size_nm))
+    return lo, hi
+
+
 def score(recon, phantom, config: ScoreConfig | None = None) -> Score:
     """Score a :class:`~neurophantom.reconstruct.Reconstruction` against its Phantom.
 
-    Raises :class:`~neurophantom.NeurophantomError` when the reconstruction was imaged from
-    another phantom geometry (voxel size, shape or seed differ).
+    Synapses, gap junctions and edges are counted only where the scan looked: a truth
+    contact whose centre lies outside the scanned box (a scan of a sub-region) is neither
+    missed nor matched. Raises :class:`~neurophantom.NeurophantomError` when the
+    reconstruction was imaged from another phantom geometry (voxel size, shape or seed differ).
     """
     config = config or ScoreConfig()
     check_frames(recon.record, phantom)
+    lo_nm, hi_nm = scanned_region_nm(recon)
+    n_all = len(phantom.synapses)
+    phantom = _Scanned(phantom, lo_nm, hi_nm)
     ov = overlap(recon.segmentation, recon.voxel_size_nm, recon.origin_nm, phantom, chunk=config.chunk_vox,
                  min_fraction=config.min_overlap_fraction)
     split_vi, merge_vi = variation_of_information(ov.table)
@@ -139,6 +172,8 @@ def score(recon, phantom, config: ScoreConfig | None = None) -> Score:
     mol = molecule_scores(phantom, recon.uncertainty, rows, matched, ov.neuron_map, ov.truth_area_nm2, areas, scale)
     inputs = {"instrument": recon.record.get("scan", {}).get("instrument"), "voxel_size_nm": list(recon.voxel_size_nm),
               "phantom_voxel_size_nm": list(phantom.voxel_size_nm), "phantom_seed": int(phantom.seed),
+              "scanned_region_nm": [list(lo_nm), list(hi_nm)],
+              "truth_synapse_rows_outside_scan": int(n_all - len(phantom.synapses)),
               "config": config.model_dump(mode="json")}
     return Score(segm, syn, conn, mol, ov.neuron_map, ov.segment_to_truth, inputs, runs)
 
