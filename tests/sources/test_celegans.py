@@ -107,7 +107,7 @@ def test_receptors_follow_transmitter_and_postsynaptic_expression(circuits):
             checked += 1
         others = set(c.receptor_types) - {exc_t, inh_t}
         assert not any(present[r][k] for r in others)
-    assert checked > 3000
+    assert checked > 2500  # 2744 rows of Cook 2019 have a single fast transmitter and an expression call
 
 
 def test_no_random_sign_and_signs_agree_with_installed_sign_data():
@@ -238,6 +238,8 @@ def test_graded_simulation_responds_to_a_sensory_stimulus(circuits):
     others = np.setdiff1d(np.arange(c.n_neurons), np.concatenate([pi, idx]))
     dv = np.abs(v1 - v0)[300:800].mean(axis=0)
     assert dv[pi].mean() > 0.1 and dv[pi].max() > 1.0
-    assert dv[pi].mean() > 10 * np.median(dv[others])
+    # Expression-based signs spread more (Cl channels and gap junctions carry the step on
+    # through the partners), so the margin over non-partners is 5x, not 10x as with the guess.
+    assert dv[pi].mean() > 5 * np.median(dv[others])
     # Before the step the runs are identical: the response is caused by the stimulus.
     np.testing.assert_array_equal(v0[:200], v1[:200])

@@ -35,8 +35,6 @@ Jorgensen EM (2003) Nat Neurosci 6:1145 (EXP-1).
 
 from __future__ import annotations
 
-import numpy as np
-
 #: Receptor types a data-grounded worm synapse can carry.
 RECEPTOR_TYPES = ("nach", "acc", "ampa", "glucl", "gaba_a", "exp1", "gpcr_exc", "gpcr_inh")
 #: Receptors of the slow extrasynaptic pathway.
@@ -97,4 +95,6 @@ def guessed_receptors(transmitters: list[str], glu_inhibitory: bool, unknown: st
 def net_sign(densities: dict[str, float], bio) -> float:
     """+1 when every receptor of a row is excitatory, -1 when every one is inhibitory, 0 mixed."""
     kinds = {bio.receptor(r).excitatory for r, d in densities.items() if d > 0}
-    return float(np.sign(len(kinds) == 1) * (1.0 if kinds == {True} else -1.0)) if len(kinds) == 1 else 0.0
+    if len(kinds) != 1:
+        return 0.0
+    return 1.0 if kinds == {True} else -1.0
