@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from .._errors import NeurophantomError, ValidationError
 from .channels import CHANNELS, ChannelType
-from .receptors import RECEPTORS, ReceptorType
+from .receptors import RECEPTORS, WORM_RECEPTORS, ReceptorType
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -138,12 +138,14 @@ def preset(name: str = "default") -> Biophysics:
     ``default``: mammalian cortex-like values (the library's records unchanged).
     ``celegans``: graded C. elegans neurons: leak reversal -50 mV, graded release centred
     at -35 mV with a 5 mV slope, gap-junction channels of 100 pS, after the c302 parameter
-    sets (Gleeson et al. 2018), whose values are themselves estimates of low certainty.
+    sets (Gleeson et al. 2018), whose values are themselves estimates of low certainty;
+    plus the worm's own receptor types (``WORM_RECEPTORS``: ACh-gated chloride ``acc``,
+    GABA-gated cation ``exp1``, slow metabotropic ``gpcr_exc`` and ``gpcr_inh``).
     """
     base = Biophysics(preset=name, channels=dict(CHANNELS), receptors=dict(RECEPTORS))
     if name == "default":
         return base
     if name == "celegans":
         b = _apply(base, "channels.leak.E_mV", -50.0)
-        return dataclasses.replace(b, preset="celegans")
+        return dataclasses.replace(b, preset="celegans", receptors={**b.receptors, **WORM_RECEPTORS})
     raise NeurophantomError(f"unknown biophysics preset {name!r} (known: default, celegans)")

@@ -7,7 +7,8 @@ Layout written by :func:`write_recording`:
   ``rate`` = 1 / sample interval, ``starting_time`` = first sample;
 - ``units``: one row per neuron (all neurons, possibly without spikes) with ``spike_times``
   in seconds (NWB convention), plus ``neuron_id``, ``neuron_name`` and
-  ``spike_step_times`` columns;
+  ``spike_step_times`` columns; written only when some neuron spiked (a circuit of graded
+  neurons has no units table: hdmf cannot type an index column whose lists are all empty);
 - ``processing/neurophantom/neurons``: the neuron table (id, name) that orders the
   TimeSeries columns; ``processing/neurophantom/parameters`` keeps the recording's
   metadata one field per row (:func:`~._nwb_common.parameters_table`);
@@ -80,7 +81,7 @@ def write_recording(path: str | os.PathLike, rec: Recording, *, description: str
         )
     trains = rec.spike_trains()
     step_trains = rec.spike_trains(step_times=True)
-    if rec.spike_times_ms.size or "v" in rec.traces:
+    if rec.spike_times_ms.size:
         nwb.add_unit_column("neuron_id", "neurophantom neuron id")
         nwb.add_unit_column("neuron_name", "neuron name")
         nwb.add_unit_column("spike_step_times", "spike times (s) at the start of the crossing step (Brian2 convention)", index=True)

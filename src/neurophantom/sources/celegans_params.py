@@ -24,6 +24,8 @@ sign-balance prediction using gene expression data in the Caenorhabditis elegans
 synapse neuronal connectome network. PLoS Comput Biol 16:e1007974.
 Peden AS et al. (2013) Betaine acts on a ligand-gated ion channel in the nervous system
 of the nematode C. elegans. Nat Neurosci 16:1794-1801.
+Bentley B et al. (2016) The multilayer connectome of Caenorhabditis elegans. PLoS Comput
+Biol 12:e1005283.
 """
 
 from __future__ import annotations
@@ -31,20 +33,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-#: Channel types of the graded membrane (no Na channels: Bargmann 1998).
-CHANNEL_TYPES = ("leak", "kdr", "cal", "kca")
-#: Receptor types a C. elegans synapse can carry.
-RECEPTOR_TYPES = ("nach", "gaba_a", "ampa", "glucl")
-#: Fast transmitters -> receptor choice; ``"glutamate"`` is the seeded AMPA/GluCl mix.
-FAST_TRANSMITTERS = {
-    "Acetylcholine": "nach",
-    "GABA": "gaba_a",
-    "Glutamate": "glutamate",
-    "Betaine": "nach",  # betaine-gated cation channels ACR-23/LGC-41 (Peden et al. 2013)
-    "ExcitatoryChem": "nach",  # model readers' generic excitatory synapse
-    "InhibitoryChem": "gaba_a",  # model readers' generic inhibitory synapse
-}
-
+from .celegans_receptors import BY_SIGN, NO_DATA
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Assumption:
@@ -62,6 +51,22 @@ class Assumption:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _receptor_rule(cfg) -> tuple[Assumption, ...]:
+    if cfg.signs == "expression":
+        return (Assumption(
+            name="transmitter_to_receptor",
+            value={"by_expression": {k: list(v) for k, v in BY_SIGN.items()}, "no_expression_call": {k: list(v) for k, v in NO_DATA.items()},
+                   "modulator_only": ["gpcr_exc", "gpcr_inh"], "unknown": cfg.unknown_transmitter_receptor},
+            unit="", source="postsynaptic CeNGEN expression (Taylor et al. 2021) of the Fenyves et al. 2020 excitatory/inhibitory receptor genes, via wormneuroatlas; no random draw",
+            certainty=0.6),)
+    return (
+        Assumption(name="transmitter_to_receptor", value={"ACh": "nach", "GABA": "gaba_a", "Glu": "ampa or glucl", "unknown": cfg.unknown_transmitter_receptor},
+                   unit="", source="c302-style guess (signs='guess')", certainty=0.3),
+        Assumption(name="glucl_fraction_of_glutamate", value=cfg.glucl_fraction, unit="fraction of glutamatergic connections",
+                   source="signs='guess': drawn per connection with the seed", certainty=0.2),
+    )
 
 
 def assumptions(cfg) -> tuple[Assumption, ...]:
@@ -92,14 +97,18 @@ def assumptions(cfg) -> tuple[Assumption, ...]:
           source="celegans preset; Wicks et al. 1996 graded synapse", certainty=0.2),
         A(name="transmitter_identity", value="Wang et al. 2024 atlas (cect Wang2024Reader; male table for male datasets), or the connection's own transmitter class", unit="",
           source="Wang et al. 2024", certainty=0.8),
-        A(name="transmitter_to_receptor", value={**FAST_TRANSMITTERS, "unknown": cfg.unknown_transmitter_receptor}, unit="",
-          source="ACh -> nicotinic cation channel, GABA -> UNC-49 GABA-A-like, glutamate -> GLR-1 (AMPA-like) or GluCl, betaine -> ACR-23/LGC-41 cation channel (Peden et al. 2013); monoamine-only, orphan and unlisted neurons -> the 'unknown' receptor",
-          certainty=0.5),
-        A(name="glucl_fraction_of_glutamate", value=cfg.glucl_fraction, unit="fraction of glutamatergic connections",
-          source="glutamatergic connections can be excitatory or inhibitory depending on postsynaptic receptors (Fenyves et al. 2020); the split is drawn per connection with the seed",
-          certainty=0.2),
-        A(name="co_transmission", value="receptor density split equally between a neuron's fast transmitters", unit="",
+        *_receptor_rule(cfg),
+        A(name="co_transmission", value="receptor density split equally between a neuron's fast transmitters (and, within one, between its excitatory and inhibitory receptors when the postsynaptic neuron expresses both)", unit="",
           source="no data on per-synapse co-release ratios", certainty=0.1),
+        A(name="membrane_classes", value="per-class channel sets" if cfg.neuron_classes else "one graded set", unit="",
+          source="AWA calcium spikes (Liu et al. 2018), RMD plateaus (Mellem et al. 2008); other classes share the graded guesses below (sources.celegans_cells)",
+          certainty=0.3),
+        A(name="extrasynaptic", value={"on": cfg.extrasynaptic, "nS_per_edge_per_receptor": cfg.extrasynaptic_nS}, unit="nS",
+          source="Bentley et al. 2016 monoamine and neuropeptide edges (wormneuroatlas); slow gpcr_exc/gpcr_inh pair; conductance a guess",
+          certainty=0.1),
+        A(name="parameters", value=cfg.parameters, unit="",
+          source="fitted: scales and time constants fitted to the Randi et al. 2023 atlas (header 'fitted'); guessed: the values in this table",
+          certainty=0.5 if cfg.parameters == "fitted" else 0.1),
         A(name="synapse_per_connection", value="one single-partner release site (synapse_id) per (pre, post) connection", unit="",
           source="cect adjacency matrices do not keep the polyadic partner sets of the EM data", certainty=0.5),
         A(name="contact_area_per_count", value=cfg.contact_area_per_count_um2, unit="um^2 per unit of connection weight",

@@ -38,5 +38,29 @@ GLUCL = ReceptorType(
     reference="C. elegans glutamate-gated chloride channels (Cully et al. 1994; Dent et al. 1997); E_Cl ~ -70 mV",
 )
 
-#: Every receptor type in the library, keyed by name.
+ACC = ReceptorType(
+    name="acc", transmitter="acetylcholine", E_mV=-70.0, g_unit_pS=20.0,
+    tau_rise_ms=0.5, tau_decay_ms=15.0, alpha_per_mM_ms=1.0,
+    reference="C. elegans acetylcholine-gated chloride channels ACC-1..4, LGC-47..49 (Putrenko et al. 2005); inhibitory, E_Cl as GLUCL",
+)
+EXP1 = ReceptorType(
+    name="exp1", transmitter="gaba", E_mV=0.0, g_unit_pS=20.0,
+    tau_rise_ms=0.5, tau_decay_ms=10.0, alpha_per_mM_ms=5.0,
+    reference="C. elegans excitatory GABA receptors EXP-1 (a GABA-gated cation channel; Beg & Jorgensen 2003) and LGC-35",
+)
+GPCR_EXC = ReceptorType(
+    name="gpcr_exc", transmitter="modulator", E_mV=0.0, g_unit_pS=5.0,
+    tau_rise_ms=0.0, tau_decay_ms=1000.0, alpha_per_mM_ms=0.005,
+    reference="slow metabotropic (peptide or monoamine GPCR) drive of a cation conductance, effective first-order kinetics of about a second; certainty low",
+)
+GPCR_INH = ReceptorType(
+    name="gpcr_inh", transmitter="modulator", E_mV=-80.0, g_unit_pS=5.0,
+    tau_rise_ms=0.0, tau_decay_ms=1000.0, alpha_per_mM_ms=0.005,
+    reference="slow metabotropic (peptide or monoamine GPCR) opening of a K+ conductance (GIRK-like, as GABA-B), about a second; certainty low",
+)
+
+#: Every receptor type of the default library, keyed by name.
 RECEPTORS: dict[str, ReceptorType] = {r.name: r for r in (AMPA, NMDA, GABA_A, GABA_B, NACH, GLUCL)}
+#: Receptor types only the ``celegans`` Biophysics preset carries (the C. elegans sign
+#: data's inhibitory ACh and excitatory GABA channels, and the slow extrasynaptic pathway).
+WORM_RECEPTORS: dict[str, ReceptorType] = {r.name: r for r in (ACC, EXP1, GPCR_EXC, GPCR_INH)}
