@@ -272,7 +272,7 @@ def nwb_case(kind: str):
         f = folder / "recording.nwb"
         with h5py.File(f, "r+") as h:
             ts = h["acquisition/membrane_voltage"]
-            meta = h["processing/neurophantom/metadata/json"]
+            meta = h["processing/neurophantom/parameters"]
             if kind in ("bomb-800GB", "bomb-9GB"):
                 shape = (1_000_000, 100_000) if kind == "bomb-800GB" else (60_000, 20_000)
                 del ts["data"]
@@ -282,12 +282,17 @@ def nwb_case(kind: str):
                 del h["processing/neurophantom/neurons/neuron_id"]
                 h["processing/neurophantom/neurons"].create_dataset("neuron_id", data=ids)
             elif kind in ("meta-deep", "meta-dt-str", "meta-list", "meta-no-dt"):
-                m = json.loads(meta[0])
-                text = {"meta-deep": DEEP_KEY, "meta-list": "[1, 2, 3]",
-                        "meta-dt-str": json.dumps({**m, "dt_ms": "x"}),
-                        "meta-no-dt": json.dumps({k: v for k, v in m.items() if k != "dt_ms"})}[kind]
-                del h["processing/neurophantom/metadata/json"]
-                h["processing/neurophantom/metadata"].create_dataset("json", data=[text.encode()], dtype=h5py.string_dtype())
+                # The metadata is a parameters table: one (dotted name, JSON value) row per field.
+                names = [x.decode() if isinstance(x, bytes) else str(x) for x in meta["parameter"][:]]
+                i = names.index("dt_ms")
+                if kind == "meta-dt-str":
+                    meta["value"][i] = '"x"'
+                elif kind == "meta-no-dt":
+                    meta["parameter"][i] = "dt_ms_gone"
+                elif kind == "meta-list":
+                    meta["parameter"][i] = "[0]"
+                else:
+                    meta["parameter"][i] = ".".join(["a"] * 100_000)
             elif kind == "extlink-passwd":
                 del h["processing/neurophantom"]
                 h["processing/neurophantom"] = h5py.ExternalLink("/etc/passwd", "/")

@@ -154,7 +154,10 @@ def _add_truth(nwb, rec: "ImagingRecording", truth: "GroundTruth") -> None:
                                description=f"ground-truth {var!r}, columns ordered as ground_truth/neurons"))
         mod.add(TimeSeries(name=f"expected_photons_trial_{k:03d}", data=np.asarray(truth.expected_photons[k]), unit="photons",
                            rate=float(rec.config.frame_rate_hz), starting_time=t0, description="noise-free photons per frame"))
-    mod.add(_truth_units(truth, duration_s))
+    if any(np.size(a.spike_times_ms) for a in truth.activity):
+        # A circuit in which no neuron spikes (graded C. elegans neurons) has no spike
+        # table: NWB's ragged columns cannot hold a table of only empty rows.
+        mod.add(_truth_units(truth, duration_s))
     mod.add(DynamicTable(name="neurons", description="per neuron: id, drawn expression, calcium source", columns=[
         VectorData(name="neuron_id", description="neuron id", data=np.asarray(truth.activity[0].neuron_ids)),
         VectorData(name="photons_rest", description="photons per frame at rest (drawn expression)", data=truth.photons_rest),
@@ -185,8 +188,11 @@ def _truth_units(truth: "GroundTruth", duration_s: float):
     for i in ids:
         on = np.flatnonzero(nid == i)
         on = on[np.lexsort((t[on], trial[on]))]
-        units.add_unit(spike_times=session[on], trial=trial[on].tolist(), time_in_trial_s=t[on].tolist(),
-                       step_time_in_trial_s=st[on].tolist(), neuron_id=int(i))
+        # Typed arrays, not lists: a circuit in which no neuron spikes (graded C. elegans
+        # neurons) has only empty rows, whose dtype a list cannot carry.
+        units.add_unit(spike_times=np.asarray(session[on], np.float64), trial=np.asarray(trial[on], np.int64),
+                       time_in_trial_s=np.asarray(t[on], np.float64), step_time_in_trial_s=np.asarray(st[on], np.float64),
+                       neuron_id=int(i))
     return units
 
 
@@ -336,7 +342,9 @@ def read_ground_truth(path: str | os.PathLike) -> "GroundTruth":
         ids = np.asarray(neurons["neuron_id"].data[:], dtype=np.int64)
         rest = np.asarray(neurons["photons_rest"].data[:], dtype=np.float64)
         source = tuple(str(s) for s in neurons["calcium_source"].data[:])
-        spikes = _read_spikes(mod["spikes"])
+        spikes = (_read_spikes(mod["spikes"]) if "spikes" in mod.data_interfaces else
+                  {c: np.zeros(0, np.int64 if c in ("trial", "neuron_id") else np.float64)
+                   for c in ("trial", "neuron_id", "time_in_trial_s", "step_time_in_trial_s")})
         n_trials = len(meta["metadata"])
         acts, expected = [], []
         for k in range(n_trials):
