@@ -111,13 +111,13 @@ class Objective:
 
     def _trial_fn(self, template: MapTemplate, exp: Experiment):
         """Jitted per-trial (fraction per neuron, residual vector) of ``u``."""
-        key = (id(template), exp.timing, exp.dt_ms)
+        key = (id(template), exp.timing, exp.dt_ms, exp.neuron_scale)
         if key not in self._cache:
 
             def frac(u, drive, meas, var, indicator, optics, source, roi_w, smooth):
                 model = apply_map(self.theta(u), template, self.names)
                 pred = predict_arrays(model, drive, indicator, optics, source, self.key, dt_ms=exp.dt_ms, timing=exp.timing)
-                return chi_square(pred, meas, var, roi_w, smooth)
+                return chi_square(pred, meas, var, roi_w, smooth, exp.neuron_scale)
 
             batched = jax.vmap(lambda *a: frac(*a)[0], in_axes=(0,) + (None,) * 8)
             self._cache[key] = (jax.jit(lambda *a: frac(*a)[0]), jax.jit(jax.value_and_grad(lambda *a: frac(*a)[0])),
@@ -195,7 +195,7 @@ class Objective:
             return jnp.stack(cols, axis=1)
         blocks = []
         for t, e in trials:
-            k = ("jac", id(t), e.timing, e.dt_ms)
+            k = ("jac", id(t), e.timing, e.dt_ms, e.neuron_scale)
             if k not in self._cache:
                 fn = self._trial_fn(t, e)[2]
                 self._cache[k] = jax.jit(jax.jacfwd(fn))

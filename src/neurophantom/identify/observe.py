@@ -57,6 +57,8 @@ class Experiment:
     read_noise_e: float = 0.0
     noise_var: np.ndarray | None = None  # (frames, N) variance of the trial mean; default Poisson
     smooth_frames: float = SMOOTH_FRAMES_DEFAULT
+    #: Per-neuron robust scale of the loss (``chi_square``'s ``neuron_scale``; 0: off).
+    neuron_scale: float = 0.0
     #: Teacher forcing (``identify.teacher``): (steps, N) transmitter levels imposed on the
     #: synapses, NaN where a neuron's own voltage drives them; None: closed loop.
     transmitter: np.ndarray | None = None
@@ -149,7 +151,8 @@ def smoothing_matrix(n_frames: int, sigma_frames: float) -> np.ndarray:
     return k / k.sum(axis=1, keepdims=True)
 
 
-def chi_square(pred: jnp.ndarray, meas: jnp.ndarray, var: jnp.ndarray, roi_w: jnp.ndarray, smooth: jnp.ndarray | None = None) -> tuple[jnp.ndarray, jnp.ndarray]:
+def chi_square(pred: jnp.ndarray, meas: jnp.ndarray, var: jnp.ndarray, roi_w: jnp.ndarray, smooth: jnp.ndarray | None = None,
+               neuron_scale: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
     """(mean robust chi-square per imaged neuron-frame, residual vector whose squared sum
     is it) after each neuron's best gain and offset.
 
@@ -164,6 +167,14 @@ def chi_square(pred: jnp.ndarray, meas: jnp.ndarray, var: jnp.ndarray, roi_w: jn
         var = (smooth**2) @ var
     _, fit = affine_residual(pred, meas)
     z = robust_z((meas - fit) / jnp.sqrt(var))
+    if neuron_scale > 0:
+        # Per-neuron robustness: a cell's mean chi-square x enters as c log(1 + x / c), so a
+        # few cells the reconstruction got wrong (a missed input, a merged neighbour)
+        # cannot pull the shared constants away from what the other cells agree on
+        # (a Cauchy M-estimator over neurons; Huber & Ronchetti 2009).
+        x = (z**2).mean(axis=0)
+        w = jnp.sqrt(jnp.where(x > 1e-12, neuron_scale * jnp.log1p(x / neuron_scale) / jnp.maximum(x, 1e-12), 1.0))
+        z = z * w[None, :]
     n = meas.shape[0] * roi_w.sum()
     return ((z**2).sum(axis=0) * roi_w).sum() / n, (z * jnp.sqrt(roi_w / n)).ravel()
 

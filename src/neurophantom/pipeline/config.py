@@ -70,12 +70,17 @@ class RecordingConfig(BaseModel):
     brightness_cv: float = Field(0.3, ge=0)
     mapping_protocols: int = Field(8, ge=2, description="mapping protocols (distinct random subsets)")
     mapping_repeats: int = Field(3, ge=1)
-    mapping_ms: float = Field(100.0, gt=0)
+    mapping_ms: float = Field(150.0, gt=0)
     mapping_cells: int = Field(2, ge=1)
     mapping_pA: float = Field(1500.0)
-    #: Every other mapping protocol is a sustained step (on twice as many cells) instead of
-    #: brief pulses, so that learning sees the recruited regime as well as single PSPs.
+    #: Mapping protocols cycle through brief pulses on ``mapping_cells`` cells (single
+    #: PSPs), a sustained step of ``mapping_step_pA`` on twice as many, and steps of each
+    #: ``mapping_wide_pA`` on four times as many: the recruited network regime, at more
+    #: than one drive, so that the map's constants are pinned where recurrent recruitment
+    #: depends on them (on the default run, a 30% error in the AMPA conductance, the AMPA
+    #: decay or the capacitance costs 0.2-0.3 of held-out trace r).
     mapping_step_pA: float = Field(700.0)
+    mapping_wide_pA: tuple[float, ...] = (500.0, 900.0)
     heldout_protocols: int = Field(2, ge=1)
     heldout_repeats: int = Field(3, ge=1)
     heldout_ms: float = Field(200.0, gt=0)
@@ -131,7 +136,8 @@ class IdentifyConfig(BaseModel):
     search_cycles: int = Field(2, ge=0, description="coordinate search: cycles (global_search='coordinate')")
     cma_generations: int = Field(25, ge=1)
     cma_popsize: int = Field(12, ge=4)
-    cma_restarts: int = Field(1, ge=0)
+    #: Independent CMA-ES runs after the first, each judged on the validation protocols.
+    cma_restarts: int = Field(2, ge=0)
     cma_sigma: float = Field(0.5, gt=0)
     steps: int = Field(0, ge=0, description="Adam steps after the global search")
     learning_rate: float = Field(0.05, gt=0)
@@ -310,6 +316,9 @@ def _check_stage_configs(cfg: RunConfig) -> None:
                        f"width=3,period=30,start=5,stop={r.mapping_ms - 10}", trials=r.mapping_repeats)
         parse_protocol(f"spontaneous:duration={r.mapping_ms};step:on=random:{2 * r.mapping_cells},amp={r.mapping_step_pA},"
                        f"start=10,stop={r.mapping_ms - 20}", trials=r.mapping_repeats)
+        for a in r.mapping_wide_pA:
+            parse_protocol(f"spontaneous:duration={r.mapping_ms};step:on=random:{4 * r.mapping_cells},amp={a},"
+                           f"start=10,stop={r.mapping_ms - 20}", trials=r.mapping_repeats)
         parse_protocol(f"spontaneous:duration={r.heldout_ms};step:on=random:{r.heldout_cells},amp={r.heldout_pA},"
                        f"start=20,stop={r.heldout_ms - 40}", trials=r.heldout_repeats)
     except NeurophantomError as exc:

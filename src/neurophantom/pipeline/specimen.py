@@ -67,12 +67,11 @@ def record_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) 
     icfg = _imaging(cfg)
     seed = int(cfg["seed"])
     n = 0
+    kinds = [f"pulses:on=random:{r['mapping_cells']},amp={r['mapping_pA']},width=3,period=30,start=5,stop={r['mapping_ms'] - 10}",
+             f"step:on=random:{2 * r['mapping_cells']},amp={r['mapping_step_pA']},start=10,stop={r['mapping_ms'] - 20}"]
+    kinds += [f"step:on=random:{4 * r['mapping_cells']},amp={a},start=10,stop={r['mapping_ms'] - 20}" for a in r["mapping_wide_pA"]]
     for k in range(r["mapping_protocols"]):
-        drive = (
-            f"pulses:on=random:{r['mapping_cells']},amp={r['mapping_pA']},width=3,period=30,start=5,stop={r['mapping_ms'] - 10}"
-            if k % 2 == 0
-            else f"step:on=random:{2 * r['mapping_cells']},amp={r['mapping_step_pA']},start=10,stop={r['mapping_ms'] - 20}"
-        )
+        drive = kinds[k % len(kinds)]
         prot = parse_protocol(f"spontaneous:duration={r['mapping_ms']};{drive}", trials=r["mapping_repeats"])
         rec, truth = record(specimen, prot, icfg, seed=seed * 1000 + k)
         write_imaging(out / f"mapping_{k:02d}.nwb", rec, truth)
