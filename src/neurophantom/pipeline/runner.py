@@ -157,7 +157,7 @@ def run_pipeline(
     results: dict[str, StageResult] = {}
     for stage in _order(stages):
         key = _key(stage, [results[d].key for d in stage.deps])
-        path = run_dir / "stages" / f"{stage.name}-{key[:16]}"
+        path = run_dir / "stages" / stage_folder(stage.name, key)
         marker = path / MARKER
         cached = marker.is_file()
         if on_start:
@@ -178,3 +178,17 @@ def run_pipeline(
         if on_done:
             on_done(res)
     return results
+
+
+def stage_keys(stages: Sequence[Stage]) -> dict[str, str]:
+    """The cache key of every stage, exactly as :func:`run_pipeline` computes it, without
+    running anything (a scheduler uses it to find shared and finished stages)."""
+    keys: dict[str, str] = {}
+    for s in _order(stages):
+        keys[s.name] = _key(s, [keys[d] for d in s.deps])
+    return keys
+
+
+def stage_folder(name: str, key: str) -> str:
+    """The name of a stage's folder under ``<run>/stages`` (as :func:`run_pipeline` names it)."""
+    return f"{name}-{key[:16]}"
