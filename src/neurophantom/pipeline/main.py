@@ -65,7 +65,7 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
         add(f"truth_{name}", truth_stage, {"world": world, "seed": seed})
         add(f"tissue_{name}", _renamed(tissue_stage, {f"truth_{name}": "truth"}), {"tissue": scn["tissue"], "seed": seed}, [f"truth_{name}"])
         add(f"record_{name}", _renamed(record_stage, {f"tissue_{name}": "tissue"}), {"recording": rec, "world": world, "seed": seed}, [f"tissue_{name}"])
-        modalities = [("barcoded", scn["barcoded"])] + ([("blind", scn["blind"])] if name == "heldout" else [])
+        modalities = [("barcoded", _damaged(scn["barcoded"], cfg))] + ([("blind", _damaged(scn["blind"], cfg))] if name == "heldout" else [])
         for mod, inst in modalities:
             add(f"scan_{name}_{mod}", _renamed(scan_stage, {f"tissue_{name}": "tissue"}), {"instrument": inst, "seed": seed}, [f"tissue_{name}"])
             add(f"recon_{name}_{mod}", _renamed(reconstruct_stage, {f"scan_{name}_{mod}": "scan"}), {"reconstruct": recon_cfg}, [f"scan_{name}_{mod}"])
@@ -85,6 +85,13 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
              "record_heldout": "record_heldout"}
     add("function", _renamed(function_stage, ren_f, sub={"recon_heldout": "recon"}), {**learn_cfg, "function": c["function"]}, list(ren_f))
     return stages
+
+
+def _damaged(instrument: dict, cfg: RunConfig) -> dict:
+    """The instrument config with the run's tissue damage added (unchanged without any,
+    so that undamaged runs keep their cache keys)."""
+    extra = cfg.scan.damage.specs()
+    return {**instrument, "damage": [*instrument.get("damage", []), *extra]} if extra else instrument
 
 
 def _renamed(fn: Callable, names: dict[str, str], sub: dict[str, str] | None = None) -> Callable:
