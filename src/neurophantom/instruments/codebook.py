@@ -150,3 +150,36 @@ def design_parallel_codebook(proteins, fluorophores: int, per_tag: int, min_dist
                     rounds=None, colors=None, fluorophores=fluorophores, per_tag=per_tag,
                     min_distance=min_distance, capacity=int(code.shape[0]),
                     capacity_bound=johnson_bound(fluorophores, d_eff, per_tag))
+
+
+def combinatorial_bound(scheme: str, *, rounds: int | None = None, colors: int | None = None,
+                        fluorophores: int | None = None, per_tag: int | None = None) -> int:
+    """Every distinct barcode of a shape, at any distance: ``colors ** rounds`` serial
+    words or ``C(fluorophores, per_tag)`` conjugates. No code of that shape, and so no
+    readout, can tell more protein types apart."""
+    if scheme == "serial":
+        return int(colors) ** int(rounds)
+    if scheme == "parallel":
+        return math.comb(int(fluorophores), int(per_tag))
+    raise NeurophantomError(f"barcode scheme must be 'serial' or 'parallel', got {scheme!r}")
+
+
+def code_size(scheme: str, min_distance: int, *, rounds: int | None = None, colors: int | None = None,
+              fluorophores: int | None = None, per_tag: int | None = None) -> int | None:
+    """Codewords of the full lexicode of this shape and distance (``None`` when the
+    serial word space is too large to enumerate)."""
+    if scheme == "serial":
+        return design_serial_codebook(("p",), int(rounds), int(colors), int(min_distance)).capacity
+    return design_parallel_codebook(("p",), int(fluorophores), int(per_tag), int(min_distance)).capacity
+
+
+def protein_library(real, n_types: int) -> tuple[str, ...]:
+    """A protein library of ``n_types`` names: the ``real`` types first, then synthetic
+    ones (``extra_00``, ...) that stand for the dozens of membrane protein types a brain
+    holds and compete with the real ones for codewords."""
+    real = tuple(dict.fromkeys(str(p) for p in real))
+    if n_types < 1:
+        raise NeurophantomError(f"a protein library needs at least one type, got {n_types}")
+    extra = max(0, int(n_types) - len(real))
+    width = max(2, len(str(extra - 1))) if extra else 2
+    return (real + tuple(f"extra_{i:0{width}d}" for i in range(extra)))[: int(n_types)]

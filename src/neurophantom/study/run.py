@@ -1,0 +1,253 @@
+"""Run a study: validate it, schedule its points on dask.distributed, write its results.
+
+``run_study(spec, out, quick=..., workers=..., scheduler=...)``:
+
+1. the variant's points are expanded and every distinct setting is validated by its
+   kind before anything runs (a bad study fails in a second, not an hour in);
+2. ``out`` is locked (one study process per folder; the lock dies with the process,
+   so a killed study's folder is free again), work folders of a killed run are cleared;
+3. points already recorded in ``out/points/`` are done: they are never recomputed. For
+   the others, every distinct stage (by the runner's cache key) not yet in the shared
+   cache becomes one dask task after the tasks of its upstream stages, and each point one
+   small task that reads its metrics once its stages are there;
+4. tasks run on a ``LocalCluster`` of ``workers`` single-threaded worker processes (or
+   threads), or on the cluster at ``scheduler`` (its workers must see ``out`` on a
+   shared file system and run the same neurophantom);
+5. the finished points go to ``results.parquet``, ``summary.csv`` (bootstrap intervals),
+   figures and ``study.html`` (:mod:`.results`, :mod:`.figures`, :mod:`.page`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .._errors import NeurophantomError
+from ..io import atomic_write_json
+from .execute import (
+    clear_work,
+    compute_stage,
+    finish_point,
+    is_finished,
+    log_event,
+    point_graph,
+    read_point,
+)
+from .kinds import get_kind
+from .spec import Point, StudySpec, canonical, expand
+
+STUDY_FILE = "study.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    spec: StudySpec  # the variant that runs
+    quick: bool
+    options: dict[str, Any]
+    points: list[Point]
+
+
+@dataclasses.dataclass
+class StudyResult:
+    out: Path
+    prepared: Prepared
+    rows: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+    computed_stages: int
+    cached_points: int
+    wall_seconds: float
+    files: dict[str, Path]
+
+
+def prepare(spec: StudySpec, quick: bool = False) -> Prepared:
+    """The variant's points, every distinct setting checked by its kind."""
+    variant = spec.variant(quick)
+    kind = get_kind(variant.kind)
+    try:
+        options = kind.check_options(variant.options)
+    except NeurophantomError as exc:
+        raise NeurophantomError(f"study {spec.name}: options: {exc}") from None
+    points = expand(variant)
+    checked: set[str] = set()
+    for p in points:
+        key = canonical(p.settings)
+        if key in checked:
+            continue
+        checked.add(key)
+        try:
+            kind.check_settings(p.settings, options)
+        except NeurophantomError as exc:
+            where = ", ".join(f"{k}={v}" for k, v in p.axes.items()) or "every point"
+            raise NeurophantomError(f"study {spec.name} ({where}): {exc}") from None
+    _check_figures(variant, points, kind.metric_names(options))
+    return Prepared(variant, quick, options, points)
+
+
+def _check_figures(spec: StudySpec, points: list[Point], metrics: list[str]) -> None:
+    axes = set(points[0].axes) | {"seed"} if points else {"seed"}
+    for i, f in enumerate(spec.figures):
+        for role, name in (("x", f.x), ("hue", f.hue), ("facet", f.facet)):
+            if name is not None and name not in axes:
+                raise NeurophantomError(f"study {spec.name}: figure {i + 1}: {role} {name!r} is not a varied key "
+                                        f"(varied: {', '.join(sorted(axes))})")
+        for y in f.y:
+            if y not in metrics:
+                raise NeurophantomError(f"study {spec.name}: figure {i + 1}: unknown metric {y!r}")
+
+
+@contextlib.contextmanager
+def study_lock(out: Path) -> Iterator[None]:
+    """An exclusive lock on ``out`` for this process (released when it exits or dies)."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NeurophantomError(f"another study is running in {out}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _check_out(out: Path, name: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise NeurophantomError(f"--out {out} is a file, not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    meta = out / STUDY_FILE
+    if not meta.is_file():
+        raise NeurophantomError(f"--out {out} is not empty and holds no study; choose another folder")
+    try:
+        held = json.loads(meta.read_text(encoding="utf-8")).get("name")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        raise NeurophantomError(f"--out {out}: {STUDY_FILE} is corrupt") from None
+    if held != name:
+        raise NeurophantomError(f"--out {out} holds study {held!r}, not {name!r}; choose another folder")
+
+
+def _client(workers: int | None, scheduler: str | None, processes: bool):
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except (OSError, TimeoutError) as exc:
+            raise NeurophantomError(f"cannot reach the dask scheduler at {scheduler} ({exc.__class__.__name__})") from None
+    n = workers or max(1, os.cpu_count() or 1)
+    # One thread per worker: points run side by side, each on its own core (dask's nanny
+    # also pins OMP/MKL/OpenBLAS to one thread; XLA is told here).
+    env = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+    kw = {"env": env} if processes else {}
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None,
+                           silence_logs=logging.ERROR, **kw)
+    return Client(cluster), cluster
+
+
+def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers: int | None = None,
+              scheduler: str | None = None, processes: bool = True,
+              progress: Callable[[int, int, str], None] | None = None) -> StudyResult:
+    """Run (or resume) a study into ``out``; see the module docstring.
+
+    ``progress(done, total, label)`` is called once with ``done`` = the points already
+    finished and after every point that finishes.
+    """
+    if workers is not None and workers < 1:
+        raise NeurophantomError(f"--workers must be >= 1, got {workers}")
+    prep = prepare(spec, quick)
+    out = Path(out)
+    _check_out(out, prep.spec.name)
+    t0 = time.perf_counter()
+    with study_lock(out):
+        (out / "cache" / "stages").mkdir(parents=True, exist_ok=True)
+        (out / "points").mkdir(exist_ok=True)
+        clear_work(out)
+        atomic_write_json(out / STUDY_FILE, _study_record(prep))
+        done = {p.pid: r for p in prep.points if (r := read_point(out, p.pid)) is not None}
+        pending = [p for p in prep.points if p.pid not in done]
+        if progress:
+            progress(len(done), len(prep.points), "resumed" if done else "start")
+        failures: list[dict[str, Any]] = []
+        computed = 0
+        if pending:
+            rows, failures, computed = _schedule(prep, out, pending, workers, scheduler, processes, progress, len(done))
+            done.update(rows)
+        rows = [done[p.pid] for p in prep.points if p.pid in done]
+        with contextlib.suppress(OSError):
+            (out / "work").rmdir()  # only when empty
+        from .report import write_outputs
+
+        files = write_outputs(out, prep, rows, failures)
+    return StudyResult(out, prep, rows, failures, computed, len(prep.points) - len(pending),
+                       time.perf_counter() - t0, files)
+
+
+def _study_record(prep: Prepared) -> dict[str, Any]:
+    return {"name": prep.spec.name, "variant": "quick" if prep.quick else "full",
+            "spec": json.loads(prep.spec.model_dump_json()), "options": prep.options,
+            "points": [{"id": p.pid, "seed": p.seed, "axes": p.axes} for p in prep.points]}
+
+
+def _schedule(prep: Prepared, out: Path, pending: list[Point], workers, scheduler, processes, progress, n_done):
+    """Submit stage and point tasks; return (rows by id, failures, stages computed)."""
+    from distributed import as_completed
+
+    kind, options = prep.spec.kind, prep.options
+    graphs = {p.pid: point_graph(kind, p.settings, p.seed, options) for p in pending}
+    client, cluster = _client(workers, scheduler, processes)
+    stage_futures: dict[str, Any] = {}
+    logged: set[str] = set()
+    point_futures = {}
+    try:
+        for p in pending:
+            stages, keys = graphs[p.pid]
+            for s in stages:
+                k = keys[s.name]
+                if k in stage_futures:
+                    continue
+                if is_finished(out, s.name, k):
+                    if k not in logged:
+                        log_event(out, {"stage": s.name, "key": k, "event": "cached"})
+                        logged.add(k)
+                    continue
+                after = [stage_futures[keys[d]] for d in s.deps if keys[d] in stage_futures]
+                stage_futures[k] = client.submit(compute_stage, str(out), kind, p.settings, p.seed, options, s.name,
+                                                 keys, *after, key=f"stage-{s.name}-{k[:16]}", pure=False)
+            after = [stage_futures[keys[s.name]] for s in stages if keys[s.name] in stage_futures]
+            point_futures[client.submit(finish_point, str(out), kind, p.settings, p.seed, options, p.pid, p.axes,
+                                        keys, *after, key=f"point-{p.pid}", pure=False)] = p
+        rows, failures = {}, []
+        n = n_done
+        for fut in as_completed(list(point_futures)):
+            p = point_futures[fut]
+            if fut.status == "finished":
+                rows[p.pid] = fut.result()
+            else:
+                exc = fut.exception()
+                failures.append({"id": p.pid, "label": p.label, "error": f"{type(exc).__name__}: {exc}"})
+                _log_failure(out, p, fut)
+            n += 1
+            if progress:
+                progress(n, n_done + len(pending), p.label)
+        computed = sum(1 for f in stage_futures.values() if f.status == "finished" and f.result()["event"] == "computed")
+        return rows, failures, computed
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _log_failure(out: Path, p: Point, fut) -> None:
+    import traceback
+
+    tb = fut.traceback()
+    text = "".join(traceback.format_tb(tb)) if tb is not None else ""
+    with open(out / "failures.log", "a", encoding="utf-8") as fh:
+        fh.write(f"== point {p.pid} ({p.label})\n{text}{type(fut.exception()).__name__}: {fut.exception()}\n")
