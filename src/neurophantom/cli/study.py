@@ -34,6 +34,7 @@ def study_cmd(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="address of a running dask scheduler (its workers must see --out)"),
     quick: bool = typer.Option(False, "--quick", help="the study's quick variant (minutes on 2 cores)"),
     threads: bool = typer.Option(False, "--threads", help="local workers as threads of this process instead of processes"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="stage cache shared with other studies or a `neurophantom run` folder [OUT/cache]"),
 ) -> int:
     """Run a study: every point x seed of a declarative grid, resumable, with intervals."""
     from ..study import builtin_studies, load_study, run_study
@@ -60,7 +61,7 @@ def study_cmd(
         bar.update(task["id"], completed=done, description=label)
 
     try:
-        res = run_study(spec, out, quick=quick, workers=workers, scheduler=scheduler, processes=not threads,
+        res = run_study(spec, out, quick=quick, workers=workers, scheduler=scheduler, processes=not threads, cache=cache,
                         progress=progress)
     finally:
         if bar is not None:

@@ -1,12 +1,13 @@
 """What a worker does: run one stage into the study's shared cache, or read one point.
 
-The study's cache is a run folder of the pipeline runner (``DIR/cache/stages/<name>-<key>``,
-``DIR/cache/cache.log``), shared by every point. The scheduler (:mod:`.run`) submits each
+The study's cache is a run folder of the pipeline runner (``<cache>/stages/<name>-<key>``,
+``<cache>/cache.log``; ``DIR/cache`` unless the study is given another), shared by every
+point (and by every study and ``neurophantom run`` pointed at it). The scheduler (:mod:`.run`) submits each
 distinct stage once (stages are identified by the runner's own cache keys), after the
 stages it depends on, so no two tasks ever compute the same stage. A task runs the
 runner itself (:func:`~neurophantom.pipeline.run_pipeline`) in a private work folder whose
-``stages/`` holds links to the finished upstream stages, then moves the new stage folder
-into the cache with one atomic rename. The runner's guarantees carry over unchanged (a
+``stages/`` holds links to the finished upstream stages, (``<cache>/.work/<study>/``), then moves the new stage
+folder into the cache with one atomic rename. The runner's guarantees carry over unchanged (a
 stage appears complete or not at all; its marker names its key), and the shared cache
 never sees a temporary folder: a study killed at any point leaves finished stages in the
 cache and, at worst, stale work folders that the next run clears. If another process
@@ -20,6 +21,7 @@ version on a remote worker) is refused rather than allowed to mix results.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,23 +36,26 @@ from ..pipeline.runner import MARKER, run_pipeline, stage_folder, stage_keys, up
 from .kinds import get_kind
 
 
-def cache_dir(study_dir: str | Path) -> Path:
-    return Path(study_dir) / "cache"
+def work_root(cache: str | Path, out: str | Path) -> Path:
+    """This study's work folders, inside the cache (same file system: renames are atomic),
+    one folder per study output (its lock makes it this process's alone)."""
+    tag = hashlib.sha256(str(Path(out).resolve()).encode()).hexdigest()[:12]
+    return Path(cache) / ".work" / tag
 
 
-def stage_path(study_dir: str | Path, name: str, key: str) -> Path:
-    return cache_dir(study_dir) / "stages" / stage_folder(name, key)
+def stage_path(cache: str | Path, name: str, key: str) -> Path:
+    return Path(cache) / "stages" / stage_folder(name, key)
 
 
-def is_finished(study_dir: str | Path, name: str, key: str) -> bool:
-    return (stage_path(study_dir, name, key) / MARKER).is_file()
+def is_finished(cache: str | Path, name: str, key: str) -> bool:
+    return (stage_path(cache, name, key) / MARKER).is_file()
 
 
-def log_event(study_dir: str | Path, record: Mapping[str, Any]) -> None:
-    """Append one JSON line to the study's cache log (one write, fsynced: concurrent
-    workers append whole lines)."""
+def log_event(cache: str | Path, record: Mapping[str, Any]) -> None:
+    """Append one JSON line to the cache log (one write, fsynced: concurrent workers
+    append whole lines)."""
     line = (json.dumps(dict(record), sort_keys=True) + "\n").encode()
-    fd = os.open(cache_dir(study_dir) / "cache.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(Path(cache) / "cache.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
         os.fsync(fd)
@@ -65,7 +70,7 @@ def point_graph(kind: str, settings: Mapping[str, Any], seed: int, options: Mapp
     return stages, stage_keys(stages)
 
 
-def compute_stage(study_dir: str, kind: str, settings: dict, seed: int, options: dict, name: str,
+def compute_stage(cache: str, work_dir: str, kind: str, settings: dict, seed: int, options: dict, name: str,
                   keys: dict[str, str], *_after: Any) -> dict[str, Any]:
     """Run stage ``name`` of a point into the shared cache (its upstream is finished).
 
@@ -77,18 +82,17 @@ def compute_stage(study_dir: str, kind: str, settings: dict, seed: int, options:
     if any(mine[s.name] != keys[s.name] for s in part):
         raise NeurophantomError(f"stage {name}: this worker builds other cache keys than the scheduler "
                                 "(different neurophantom code on this worker?)")
-    final = stage_path(study_dir, name, keys[name])
+    final = stage_path(cache, name, keys[name])
     if (final / MARKER).is_file():
         return {"stage": name, "key": keys[name], "event": "cached"}
-    work_root = Path(study_dir) / "work"
-    work_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{name}-{keys[name][:8]}-", dir=work_root))
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{name}-{keys[name][:8]}-", dir=work_dir))
     try:
         (work / "stages").mkdir()
         for s in part:
             if s.name == name:
                 continue
-            src = stage_path(study_dir, s.name, keys[s.name])
+            src = stage_path(cache, s.name, keys[s.name])
             if not (src / MARKER).is_file():
                 raise NeurophantomError(f"stage {name}: upstream stage {s.name} is not finished in the cache")
             os.symlink(src.resolve(), work / "stages" / stage_folder(s.name, keys[s.name]), target_is_directory=True)
@@ -103,7 +107,7 @@ def compute_stage(study_dir: str, kind: str, settings: dict, seed: int, options:
             return {"stage": name, "key": keys[name], "event": "cached"}
         event = {"stage": name, "key": keys[name], "event": "computed", "seconds": round(res.seconds, 3),
                  "task_seconds": round(seconds, 3), "worker_pid": os.getpid()}
-        log_event(study_dir, event)
+        log_event(cache, event)
         return event
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -113,12 +117,12 @@ def point_file(study_dir: str | Path, pid: str) -> Path:
     return Path(study_dir) / "points" / f"{pid}.json"
 
 
-def finish_point(study_dir: str, kind: str, settings: dict, seed: int, options: dict, pid: str,
+def finish_point(study_dir: str, cache: str, kind: str, settings: dict, seed: int, options: dict, pid: str,
                  axes: dict, keys: dict[str, str], *_after: Any) -> dict[str, Any]:
     """Read a point's metrics from its finished stages and record it (``points/<id>.json``,
     written atomically: a point is finished exactly when this file exists)."""
     t0 = time.perf_counter()
-    folders = {n: stage_path(study_dir, n, k) for n, k in keys.items()}
+    folders = {n: stage_path(cache, n, k) for n, k in keys.items()}
     missing = [n for n, f in folders.items() if not (f / MARKER).is_file()]
     if missing:
         raise NeurophantomError(f"point {pid}: stage {missing[0]} is not finished in the cache")
@@ -155,10 +159,9 @@ def read_point(study_dir: str | Path, pid: str) -> dict[str, Any] | None:
     return row if isinstance(row, dict) and row.get("id") == pid and isinstance(row.get("metrics"), dict) else None
 
 
-def clear_work(study_dir: str | Path) -> int:
-    """Remove work folders of a killed run, first moving any stage that finished there
-    into the cache (returns how many were salvaged)."""
-    root = Path(study_dir) / "work"
+def clear_work(cache: str | Path, root: Path) -> int:
+    """Remove the work folders ``root`` of a killed run, first moving any stage that
+    finished there into the cache (returns how many were salvaged)."""
     salvaged = 0
     if not root.is_dir():
         return 0
@@ -168,7 +171,7 @@ def clear_work(study_dir: str | Path) -> int:
             for st in stages.iterdir():
                 if st.is_symlink() or st.name.startswith(".") or not (st / MARKER).is_file():
                     continue
-                final = cache_dir(study_dir) / "stages" / st.name
+                final = Path(cache) / "stages" / st.name
                 if not final.exists():
                     try:
                         meta = json.loads((st / MARKER).read_text(encoding="utf-8"))
@@ -176,7 +179,7 @@ def clear_work(study_dir: str | Path) -> int:
                     except (OSError, ValueError):
                         continue
                     salvaged += 1
-                    log_event(study_dir, {"stage": meta.get("stage"), "key": meta.get("key"), "event": "computed",
+                    log_event(cache, {"stage": meta.get("stage"), "key": meta.get("key"), "event": "computed",
                                           "seconds": round(float(meta.get("seconds", 0.0)), 3), "salvaged": True})
         shutil.rmtree(work, ignore_errors=True)
     return salvaged

@@ -44,12 +44,22 @@ def _label(v: Any) -> str:
     return json.dumps(v) if isinstance(v, (list, dict)) else str(v)
 
 
+def select(summary: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
+    """Summary rows whose keys hold the ``where`` values (lists and mappings as JSON text)."""
+    keep = np.ones(len(summary), dtype=bool)
+    for k, v in where.items():
+        v = json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
+        keep &= (summary[k] == v).to_numpy()
+    return summary[keep]
+
+
 def render(spec: FigureSpec, summary: pd.DataFrame, title: str) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    summary = select(summary, spec.where)
     facets = _values(summary[spec.facet]) if spec.facet else [None]
     fig, axs = plt.subplots(1, len(facets), figsize=(5.2 * len(facets), 3.9), squeeze=False, sharey=True)
     numeric_x = pd.api.types.is_numeric_dtype(summary[spec.x])

@@ -61,19 +61,26 @@ def table_html(df: pd.DataFrame, max_rows: int = 500) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
+def cell_with_interval(mean: float, lo: float, hi: float) -> str:
+    """``mean [low, high]`` (just the mean when the interval is undefined)."""
+    if isinstance(lo, float) and math.isnan(lo):
+        return _fmt(float(mean))[0]
+    return f"{_fmt(float(mean))[0]} [{_fmt(float(lo))[0]}, {_fmt(float(hi))[0]}]"
+
+
 def _summary_view(summary: pd.DataFrame, axes: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
     """Mean [low, high] per metric, one column each."""
     view = summary[[*axes, "n_seeds"]].copy()
     for m in metrics:
         mean, lo, hi = (summary[f"{m}_{s}"] for s in ("mean", "ci_low", "ci_high"))
-        view[m] = [f"{_fmt(a)[0]} [{_fmt(b)[0]}, {_fmt(c)[0]}]" if not math.isnan(b) else _fmt(a)[0]
-                   for a, b, c in zip(mean, lo, hi)]
+        view[m] = [cell_with_interval(a, b, c) for a, b, c in zip(mean, lo, hi)]
     return view
 
 
 def write_page(path: Path, *, record: dict[str, Any], summary: pd.DataFrame, results: pd.DataFrame,
                axes: Sequence[str], metrics: Sequence[str], figures: Sequence[Path],
-               failures: Sequence[dict[str, Any]], timing: pd.DataFrame) -> Path:
+               failures: Sequence[dict[str, Any]], timing: pd.DataFrame,
+               tables: Sequence[tuple[str, pd.DataFrame]] = ()) -> Path:
     spec = record["spec"]
     title = spec.get("title") or spec["name"]
     parts = [f"<h1>{_esc(title)}</h1>",
@@ -82,6 +89,8 @@ def write_page(path: Path, *, record: dict[str, Any], summary: pd.DataFrame, res
              f"{len(failures)} failed. Means over seeds with 95% percentile-bootstrap intervals.</p>"]
     if spec.get("question"):
         parts.append(f"<p>{_esc(spec['question'])}</p>")
+    for title_t, t in tables:
+        parts.append(f"<h2>{_esc(title_t)}</h2>" + table_html(t))
     parts.append("<h2>Figures</h2>")
     for f in figures:
         b64 = base64.b64encode(Path(f).read_bytes()).decode("ascii")

@@ -26,6 +26,28 @@ def _timing(rows: Sequence[dict[str, Any]], axes: Sequence[str]) -> pd.DataFrame
     return pd.DataFrame.from_records(recs, columns=["point", *axes, "seed", "stage_seconds"])
 
 
+def side_tables(specs, summary: pd.DataFrame, axes: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    """Each table spec filled in: a row per (spec row, matching summary row), the keys
+    that vary among a spec row's matches, then "mean [low, high]" per column."""
+    from .figures import select
+    from .page import cell_with_interval
+
+    out = []
+    for t in specs:
+        recs, keys = [], []
+        for r in t.rows:
+            match = select(summary, r.where)
+            vary = [a for a in axes if match[a].astype(str).nunique() > 1]
+            keys += [a for a in vary if a not in keys]
+            for _, srow in match.iterrows():
+                rec = {"": r.label, **{a: srow[a] for a in vary}, "n_seeds": int(srow["n_seeds"])}
+                for col, m in zip(t.columns, r.metrics):
+                    rec[col] = cell_with_interval(srow[f"{m}_mean"], srow[f"{m}_ci_low"], srow[f"{m}_ci_high"])
+                recs.append(rec)
+        out.append((t.title, pd.DataFrame.from_records(recs, columns=["", *keys, "n_seeds", *t.columns])))
+    return out
+
+
 def write_outputs(out: Path, prep, rows: Sequence[dict[str, Any]], failures: Sequence[dict[str, Any]]) -> dict[str, Path]:
     axes = list(prep.points[0].axes) if prep.points else []
     results = results_table(rows, axes)
@@ -36,9 +58,13 @@ def write_outputs(out: Path, prep, rows: Sequence[dict[str, Any]], failures: Seq
     files = {"results": atomic_write_bytes(out / "results.parquet", buf.getvalue()),
              "summary": atomic_write_text(out / "summary.csv", summary.to_csv(index=False))}
     figures = write_figures(out, prep.spec.figures, summary, axes, metrics, prep.spec.title or prep.spec.name) if len(results) else []
+    tables = side_tables(prep.spec.tables, summary, axes) if len(results) else []
+    for i, (_, t) in enumerate(tables):
+        files[f"table{i + 1}"] = atomic_write_text(out / f"table_{i + 1:02d}.csv", t.to_csv(index=False))
     record = json.loads((out / "study.json").read_text(encoding="utf-8"))
     files["page"] = write_page(out / "study.html", record=record, summary=summary, results=results, axes=axes,
-                               metrics=metrics, figures=figures, failures=failures, timing=_timing(rows, axes))
+                               metrics=metrics, figures=figures, failures=failures, timing=_timing(rows, axes),
+                               tables=tables)
     for i, f in enumerate(figures):
         files[f"figure{i + 1}"] = f
     return files

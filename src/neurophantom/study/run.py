@@ -33,6 +33,7 @@ from .._errors import NeurophantomError
 from ..io import atomic_write_json
 from .execute import (
     clear_work,
+    work_root,
     compute_stage,
     finish_point,
     is_finished,
@@ -91,15 +92,24 @@ def prepare(spec: StudySpec, quick: bool = False) -> Prepared:
 
 
 def _check_figures(spec: StudySpec, points: list[Point], metrics: list[str]) -> None:
-    axes = set(points[0].axes) | {"seed"} if points else {"seed"}
+    axes = set(points[0].axes) if points else set()
+    known = ", ".join(sorted(axes)) or "none"
     for i, f in enumerate(spec.figures):
-        for role, name in (("x", f.x), ("hue", f.hue), ("facet", f.facet)):
+        tag = f"study {spec.name}: figure {i + 1}"
+        for role, name in [("x", f.x), ("hue", f.hue), ("facet", f.facet)] + [("where", k) for k in f.where]:
             if name is not None and name not in axes:
-                raise NeurophantomError(f"study {spec.name}: figure {i + 1}: {role} {name!r} is not a varied key "
-                                        f"(varied: {', '.join(sorted(axes))})")
+                raise NeurophantomError(f"{tag}: {role} {name!r} is not a varied key (varied: {known})")
         for y in f.y:
             if y not in metrics:
-                raise NeurophantomError(f"study {spec.name}: figure {i + 1}: unknown metric {y!r}")
+                raise NeurophantomError(f"{tag}: unknown metric {y!r}")
+    for i, t in enumerate(spec.tables):
+        tag = f"study {spec.name}: table {i + 1}"
+        for r in t.rows:
+            if len(r.metrics) != len(t.columns):
+                raise NeurophantomError(f"{tag}: row {r.label!r} has {len(r.metrics)} metrics for {len(t.columns)} columns")
+            bad = [m for m in r.metrics if m not in metrics] + [k for k in r.where if k not in axes]
+            if bad:
+                raise NeurophantomError(f"{tag}: row {r.label!r}: unknown metric or key {bad[0]!r}")
 
 
 @contextlib.contextmanager
@@ -152,11 +162,12 @@ def _client(workers: int | None, scheduler: str | None, processes: bool):
 
 
 def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers: int | None = None,
-              scheduler: str | None = None, processes: bool = True,
+              scheduler: str | None = None, processes: bool = True, cache: str | Path | None = None,
               progress: Callable[[int, int, str], None] | None = None) -> StudyResult:
     """Run (or resume) a study into ``out``; see the module docstring.
 
-    ``progress(done, total, label)`` is called once with ``done`` = the points already
+    ``cache`` is the stage cache (a pipeline run folder; ``out/cache`` by default): studies
+    and runs pointed at one cache share their stages. ``progress(done, total, label)`` is called once with ``done`` = the points already
     finished and after every point that finishes.
     """
     if workers is not None and workers < 1:
@@ -164,11 +175,13 @@ def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers:
     prep = prepare(spec, quick)
     out = Path(out)
     _check_out(out, prep.spec.name)
+    cache = Path(cache) if cache is not None else out / "cache"
     t0 = time.perf_counter()
     with study_lock(out):
-        (out / "cache" / "stages").mkdir(parents=True, exist_ok=True)
+        (cache / "stages").mkdir(parents=True, exist_ok=True)
         (out / "points").mkdir(exist_ok=True)
-        clear_work(out)
+        work = work_root(cache, out)
+        clear_work(cache, work)
         atomic_write_json(out / STUDY_FILE, _study_record(prep))
         done = {p.pid: r for p in prep.points if (r := read_point(out, p.pid)) is not None}
         pending = [p for p in prep.points if p.pid not in done]
@@ -177,11 +190,13 @@ def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers:
         failures: list[dict[str, Any]] = []
         computed = 0
         if pending:
-            rows, failures, computed = _schedule(prep, out, pending, workers, scheduler, processes, progress, len(done))
+            rows, failures, computed = _schedule(prep, out, cache, work, pending, workers, scheduler, processes,
+                                                 progress, len(done))
             done.update(rows)
         rows = [done[p.pid] for p in prep.points if p.pid in done]
         with contextlib.suppress(OSError):
-            (out / "work").rmdir()  # only when empty
+            work.rmdir()  # only when empty
+            work.parent.rmdir()
         from .report import write_outputs
 
         files = write_outputs(out, prep, rows, failures)
@@ -195,7 +210,8 @@ def _study_record(prep: Prepared) -> dict[str, Any]:
             "points": [{"id": p.pid, "seed": p.seed, "axes": p.axes} for p in prep.points]}
 
 
-def _schedule(prep: Prepared, out: Path, pending: list[Point], workers, scheduler, processes, progress, n_done):
+def _schedule(prep: Prepared, out: Path, cache: Path, work: Path, pending: list[Point], workers, scheduler, processes,
+              progress, n_done):
     """Submit stage and point tasks; return (rows by id, failures, stages computed)."""
     from distributed import as_completed
 
@@ -212,16 +228,16 @@ def _schedule(prep: Prepared, out: Path, pending: list[Point], workers, schedule
                 k = keys[s.name]
                 if k in stage_futures:
                     continue
-                if is_finished(out, s.name, k):
+                if is_finished(cache, s.name, k):
                     if k not in logged:
-                        log_event(out, {"stage": s.name, "key": k, "event": "cached"})
+                        log_event(cache, {"stage": s.name, "key": k, "event": "cached"})
                         logged.add(k)
                     continue
                 after = [stage_futures[keys[d]] for d in s.deps if keys[d] in stage_futures]
-                stage_futures[k] = client.submit(compute_stage, str(out), kind, p.settings, p.seed, options, s.name,
+                stage_futures[k] = client.submit(compute_stage, str(cache), str(work), kind, p.settings, p.seed, options, s.name,
                                                  keys, *after, key=f"stage-{s.name}-{k[:16]}", pure=False)
             after = [stage_futures[keys[s.name]] for s in stages if keys[s.name] in stage_futures]
-            point_futures[client.submit(finish_point, str(out), kind, p.settings, p.seed, options, p.pid, p.axes,
+            point_futures[client.submit(finish_point, str(out), str(cache), kind, p.settings, p.seed, options, p.pid, p.axes,
                                         keys, *after, key=f"point-{p.pid}", pure=False)] = p
         rows, failures = {}, []
         n = n_done

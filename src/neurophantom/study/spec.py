@@ -10,21 +10,23 @@ A study file (``yaml.safe_load`` only)::
       metrics: [reconstruction, emulation]
     base:                       # settings of every point (the kind's keys; for a pipeline
       world.n_neurons: 48       #   point, the dotted keys of `neurophantom run --set`)
-    cases:                      # optional named variants, an axis of their own
-      - {label: sparse, set: {scan.damage.kind: sparse}}
+    cases:                      # optional named variants, an axis of their own; a case
+      - {label: sparse, set: {scan.damage.kind: sparse}}   # may hold its own grid too
       - {label: slabs, set: {scan.damage.kind: slabs}}
     grid:                       # key: [values], every combination ...
       scan.damage.fraction: [0.0, 0.05, 0.1]
     points:                     # ... or an explicit list of settings (times the grid)
       - {identify.rosetta_fraction: 0.1}
     seeds: 5                    # 0..4, or a list of seeds
-    figures:
-      - {x: scan.damage.fraction, y: [emulation_trace_r], hue: case}
+    figures:                    # `where` keeps only summary rows with those values
+      - {x: scan.damage.fraction, y: [exm_trace_r], hue: case}
+    tables:                     # side by side: a row per label, a metric per column
+      - {title: ..., columns: [trace r], rows: [{label: sparse, where: {case: sparse}, metrics: [exm_trace_r]}]}
     quick:                      # the --quick variant: replaces any of the fields above
       seeds: 2                  #   (base is merged key by key)
 
-Points are cases x points x grid, each with the seeds; a point's settings are base, then
-its case, its listed point and its grid values. Every key that varies between points is
+Points are cases x points x grid (a case's own grid joins the study's), each with the
+seeds; a point's settings are base, then its case, its listed point and its grid values. Every key that varies between points is
 a column of the results (``case`` too, when there are cases).
 """
 
@@ -47,9 +49,12 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
 class Case(BaseModel):
+    """A named variant: its settings, and optionally its own grid (a sweep of its own)."""
+
     model_config = _FROZEN
     label: str = Field(..., min_length=1)
     set: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
 
 
 class FigureSpec(BaseModel):
@@ -62,8 +67,26 @@ class FigureSpec(BaseModel):
     hue: Optional[str] = None
     facet: Optional[str] = None
     title: Optional[str] = None
+    where: dict[str, Any] = Field(default_factory=dict, description="only summary rows with these values")
     logx: bool = False
     logy: bool = False
+
+
+class TableRow(BaseModel):
+    model_config = _FROZEN
+    label: str
+    where: dict[str, Any] = Field(default_factory=dict)
+    metrics: list[str] = Field(..., min_length=1)
+
+
+class TableSpec(BaseModel):
+    """A side-by-side table: each row reads its own metrics (one per column) from the
+    summary rows matching ``where`` (mean and bootstrap interval in each cell)."""
+
+    model_config = _FROZEN
+    title: str
+    columns: list[str] = Field(..., min_length=1)
+    rows: list[TableRow] = Field(..., min_length=1)
 
 
 class Variant(BaseModel):
@@ -77,6 +100,7 @@ class Variant(BaseModel):
     points: Optional[list[dict[str, Any]]] = None
     seeds: Optional[Union[int, list[int]]] = None
     figures: Optional[list[FigureSpec]] = None
+    tables: Optional[list[TableSpec]] = None
 
 
 class StudySpec(BaseModel):
@@ -92,6 +116,7 @@ class StudySpec(BaseModel):
     points: list[dict[str, Any]] = Field(default_factory=list)
     seeds: Union[int, list[int]] = 1
     figures: list[FigureSpec] = Field(default_factory=list)
+    tables: list[TableSpec] = Field(default_factory=list)
     quick: Optional[Variant] = None
 
     def variant(self, quick: bool) -> "StudySpec":
@@ -175,11 +200,13 @@ def load_study_file(path: str | Path) -> StudySpec:
 
 def _check_shape(spec: StudySpec, source: str) -> None:
     tag = f"study {source}"
-    for k, values in spec.grid.items():
-        if not values:
-            raise NeurophantomError(f"{tag}: grid key {k!r} has no values")
-        if len({canonical(v) for v in values}) != len(values):
-            raise NeurophantomError(f"{tag}: grid key {k!r} repeats a value")
+    grids = [("grid", spec.grid)] + [(f"case {c.label!r} grid", c.grid) for c in spec.cases]
+    for where, grid in grids:
+        for k, values in grid.items():
+            if not values:
+                raise NeurophantomError(f"{tag}: {where} key {k!r} has no values")
+            if len({canonical(v) for v in values}) != len(values):
+                raise NeurophantomError(f"{tag}: {where} key {k!r} repeats a value")
     labels = [c.label for c in spec.cases]
     if len(set(labels)) != len(labels):
         raise NeurophantomError(f"{tag}: case labels must be unique")
@@ -205,10 +232,11 @@ def expand(spec: StudySpec) -> list[Point]:
     grid (last key fastest), then seeds."""
     cases = spec.cases or [None]
     listed = spec.points or [{}]
-    keys = list(spec.grid)
-    combos = list(itertools.product(*(spec.grid[k] for k in keys))) if keys else [()]
     raw = []
     for case in cases:
+        grid = {**(case.grid if case is not None else {}), **spec.grid}
+        keys = list(grid)
+        combos = list(itertools.product(*(grid[k] for k in keys))) if keys else [()]
         for item in listed:
             for combo in combos:
                 s = dict(spec.base)
