@@ -1,7 +1,8 @@
 """``neurophantom study``: grids of runs over config keys and seeds, on dask.distributed.
 
 ``neurophantom study NAME|FILE.yaml --out DIR [--workers N] [--scheduler ADDRESS] [--quick]``
-runs (or resumes) a study; ``neurophantom study list`` prints one built-in study per line.
+runs (or resumes) a study; ``neurophantom study list`` prints one built-in study name per
+line (their titles and questions are in the YAML files and in each ``study.html``).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def study_cmd(
     """Run a study: every point x seed of a declarative grid, resumable, with intervals."""
     from ..study import builtin_studies, load_study, run_study
 
-    if target == "list":
-        for name, title in builtin_studies().items():
-            stdout.print(f"{name}\t{title}", highlight=False, soft_wrap=True)
+    if target == "list":  # one name per line (a contract: scripts loop over it)
+        for name in builtin_studies():
+            print(name)
         return 0
     if out is None:
         raise NeurophantomError("study needs --out DIR")

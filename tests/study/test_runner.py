@@ -1,0 +1,108 @@
+"""The study runner: kill -9 and resume, 1 vs 2 workers, shared stages, no recomputation.
+
+The tiny study is a barcode study (2 points x 2 seeds): every point is a small stage
+graph (a ``codebook`` stage that all four share, and a ``readout`` stage each), cached and
+scheduled exactly as pipeline points are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from neurophantom.pipeline import read_cache_log
+from neurophantom.study import load_study, run_study
+
+TINY = {
+    "name": "tiny",
+    "kind": "barcode",
+    "base": {"library_types": 64, "molecules_per_type": 60, "colors": 4, "rounds": 5},
+    "grid": {"degradation": [0.0, 0.1]},
+    "seeds": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    p = tmp_path_factory.mktemp("spec") / "tiny.yaml"
+    p.write_text(yaml.safe_dump(TINY))
+    return p
+
+
+@pytest.fixture(scope="module")
+def reference(tiny, tmp_path_factory):
+    """The uninterrupted run: one worker (a thread of this process)."""
+    out = tmp_path_factory.mktemp("ref")
+    res = run_study(load_study(tiny), out, workers=1, processes=False)
+    return out, res
+
+
+def _computed(out: Path) -> Counter:
+    return Counter(e["key"] for e in read_cache_log(out / "cache") if e["event"] == "computed")
+
+
+def test_outputs_and_one_row_per_point_and_seed(reference):
+    out, res = reference
+    df = pd.read_parquet(out / "results.parquet")
+    assert len(df) == 4 and sorted(df.columns[:3]) == ["degradation", "point", "seed"]
+    assert df.groupby("degradation")["seed"].apply(sorted).tolist() == [[0, 1], [0, 1]]
+    s = pd.read_csv(out / "summary.csv")
+    assert len(s) == 2 and {"error_rate_mean", "error_rate_ci_low", "error_rate_ci_high"} <= set(s.columns)
+    assert (s["error_rate_ci_low"] <= s["error_rate_mean"]).all() and (s["error_rate_mean"] <= s["error_rate_ci_high"]).all()
+    assert list(out.glob("*.png")) and (out / "study.html").read_text().startswith("<!DOCTYPE html>")
+    # Shared upstream: one codebook for all four point-seeds; a readout each.
+    stages = Counter(e["stage"] for e in read_cache_log(out / "cache") if e["event"] == "computed")
+    assert stages == {"codebook": 1, "readout": 4}
+    assert not (out / "cache" / ".work").exists(), "no work folders left behind"
+
+
+def test_two_workers_give_the_same_table(reference, tiny, tmp_path):
+    out, _ = reference
+    res = run_study(load_study(tiny), tmp_path, workers=2, processes=True)
+    assert res.computed_stages == 5
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), pd.read_parquet(out / "results.parquet"))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "summary.csv"), pd.read_csv(out / "summary.csv"))
+
+
+def test_rerun_recomputes_nothing(reference, tiny):
+    out, _ = reference
+    before = len(read_cache_log(out / "cache"))
+    res = run_study(load_study(tiny), out, workers=1, processes=False)
+    assert res.cached_points == 4 and res.computed_stages == 0
+    assert len(read_cache_log(out / "cache")) == before, "finished points are not even looked up again"
+
+
+def test_kill_9_mid_study_then_resume(reference, tiny, tmp_path):
+    ref_out, _ = reference
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-c", "from neurophantom.cli import run; run()", "study", str(tiny), "--out", str(out),
+           "--workers", "1", "--threads"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("points/*.json")):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole job, as kill -9 of its process group
+    proc.wait()
+    finished = {p.stem for p in out.glob("points/*.json")}
+    assert 1 <= len(finished) < 4, f"killed after {len(finished)} of 4 points"
+    before = _computed(out)
+    keys_of = {p.stem: set(json.loads(p.read_text())["stages"].values()) for p in (out / "points").glob("*.json")}
+
+    res = run_study(load_study(tiny), out, workers=1, processes=False)
+    assert res.cached_points == len(finished)
+    after = _computed(out)
+    # Finished points are not recomputed, and no stage is ever computed twice.
+    assert all(after[k] == 1 for pid in finished for k in keys_of[pid])
+    assert max(after.values()) == 1 and set(before) <= set(after)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), pd.read_parquet(ref_out / "results.parquet"))
+    assert not list(out.rglob(".tmp-*")), "no temporary files survive"
