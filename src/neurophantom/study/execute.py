@@ -70,6 +70,13 @@ def point_graph(kind: str, settings: Mapping[str, Any], seed: int, options: Mapp
     return stages, stage_keys(stages)
 
 
+def warm_up(kind: str, settings: dict, seed: int, options: dict) -> None:
+    """Import what a kind's stages need (run once on each worker before the tasks)."""
+    point_graph(kind, settings, seed, options)
+    for module in get_kind(kind).preload:
+        __import__(module)
+
+
 def compute_stage(cache: str, work_dir: str, kind: str, settings: dict, seed: int, options: dict, name: str,
                   keys: dict[str, str], *_after: Any) -> dict[str, Any]:
     """Run stage ``name`` of a point into the shared cache (its upstream is finished).

@@ -40,6 +40,7 @@ from .execute import (
     log_event,
     point_graph,
     read_point,
+    warm_up,
 )
 from .kinds import get_kind
 from .spec import Point, StudySpec, canonical, expand
@@ -65,6 +66,9 @@ class StudyResult:
     cached_points: int
     wall_seconds: float
     files: dict[str, Path]
+    #: Where the time went: ``cluster_start``, ``tasks`` (submission to the last point),
+    #: ``outputs``, and ``stage_seconds`` (the stage functions' own time, summed).
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def prepare(spec: StudySpec, quick: bool = False) -> Prepared:
@@ -189,10 +193,12 @@ def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers:
             progress(len(done), len(prep.points), "resumed" if done else "start")
         failures: list[dict[str, Any]] = []
         computed = 0
+        timings: dict[str, float] = {"prepare": time.perf_counter() - t0}
         if pending:
             rows, failures, computed = _schedule(prep, out, cache, work, pending, workers, scheduler, processes,
-                                                 progress, len(done))
+                                                 progress, len(done), timings)
             done.update(rows)
+        t_out = time.perf_counter()
         rows = [done[p.pid] for p in prep.points if p.pid in done]
         with contextlib.suppress(OSError):
             work.rmdir()  # only when empty
@@ -200,8 +206,9 @@ def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers:
         from .report import write_outputs
 
         files = write_outputs(out, prep, rows, failures)
+        timings["outputs"] = time.perf_counter() - t_out
     return StudyResult(out, prep, rows, failures, computed, len(prep.points) - len(pending),
-                       time.perf_counter() - t0, files)
+                       time.perf_counter() - t0, files, timings)
 
 
 def _study_record(prep: Prepared) -> dict[str, Any]:
@@ -211,13 +218,20 @@ def _study_record(prep: Prepared) -> dict[str, Any]:
 
 
 def _schedule(prep: Prepared, out: Path, cache: Path, work: Path, pending: list[Point], workers, scheduler, processes,
-              progress, n_done):
+              progress, n_done, timings: dict[str, float]):
     """Submit stage and point tasks; return (rows by id, failures, stages computed)."""
     from distributed import as_completed
 
     kind, options = prep.spec.kind, prep.options
     graphs = {p.pid: point_graph(kind, p.settings, p.seed, options) for p in pending}
+    t0 = time.perf_counter()
     client, cluster = _client(workers, scheduler, processes)
+    # Import the kind's code on every worker now (seconds per worker process), so that
+    # the task times below are the runner's and the stages' own.
+    first = pending[0]
+    client.run(warm_up, kind, first.settings, first.seed, options)
+    timings["cluster_start"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     stage_futures: dict[str, Any] = {}
     logged: set[str] = set()
     point_futures = {}
@@ -252,7 +266,10 @@ def _schedule(prep: Prepared, out: Path, cache: Path, work: Path, pending: list[
             n += 1
             if progress:
                 progress(n, n_done + len(pending), p.label)
-        computed = sum(1 for f in stage_futures.values() if f.status == "finished" and f.result()["event"] == "computed")
+        timings["tasks"] = time.perf_counter() - t0
+        events = [f.result() for f in stage_futures.values() if f.status == "finished"]
+        computed = sum(1 for e in events if e["event"] == "computed")
+        timings["stage_seconds"] = float(sum(e.get("seconds", 0.0) for e in events if e["event"] == "computed"))
         return rows, failures, computed
     finally:
         client.close()

@@ -42,6 +42,8 @@ class PointKind:
     targets: Callable[[Mapping[str, Any]], list[str]]
     metrics: Callable[[Mapping[str, Any], int, Mapping[str, Any], Mapping[str, Path]], dict[str, Any]]
     metric_names: Callable[[Mapping[str, Any]], list[str]]
+    #: Modules the stage functions import lazily (imported on each worker up front).
+    preload: tuple[str, ...] = ()
 
 
 #: kind name -> module that defines ``KIND`` (imported on first use).

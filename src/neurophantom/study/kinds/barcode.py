@@ -103,4 +103,5 @@ KIND = PointKind(
     targets=targets,
     metrics=metrics,
     metric_names=lambda options: list(METRICS),
+    preload=("neurophantom.validate.barcode_capacity",),
 )

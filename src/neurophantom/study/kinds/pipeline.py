@@ -213,4 +213,6 @@ KIND = PointKind(
     targets=targets,
     metrics=metrics,
     metric_names=lambda options: [m for g in options["metrics"] for m in GROUPS[g][2]],
+    preload=("neurophantom.pipeline.main", "neurophantom.pipeline.learn", "neurophantom.pipeline.judge",
+             "neurophantom.reconstruct", "neurophantom.tissue", "neurophantom.instruments.static"),
 )
