@@ -106,3 +106,14 @@ def test_kill_9_mid_study_then_resume(reference, tiny, tmp_path):
     assert max(after.values()) == 1 and set(before) <= set(after)
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), pd.read_parquet(ref_out / "results.parquet"))
     assert not list(out.rglob(".tmp-*")), "no temporary files survive"
+
+
+def test_an_existing_scheduler_runs_it_unchanged(reference, tiny, tmp_path):
+    """``--scheduler ADDRESS``: the same study on a cluster started elsewhere."""
+    from distributed import LocalCluster
+
+    out, _ = reference
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        run_study(load_study(tiny), tmp_path, scheduler=cluster.scheduler_address)
+        assert cluster.scheduler.workers, "the cluster is still up: the study used it, it did not own it"
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), pd.read_parquet(out / "results.parquet"))

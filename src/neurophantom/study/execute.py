@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+import dask
+
 from .._errors import NeurophantomError
 from ..io import atomic_write_json
 from ..pipeline.runner import MARKER, run_pipeline, stage_folder, stage_keys, upstream
@@ -70,6 +72,18 @@ def point_graph(kind: str, settings: Mapping[str, Any], seed: int, options: Mapp
     return stages, stage_keys(stages)
 
 
+def _worker_threads() -> int | None:
+    """Threads of the dask worker running this task (a stage's own dask work stays in its
+    task, on as many threads as the worker has: it must not be sent back to the cluster,
+    where other stages' tasks and side effects would mix with its own)."""
+    try:
+        from distributed import get_worker
+
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):
+        return None
+
+
 def warm_up(kind: str, settings: dict, seed: int, options: dict) -> None:
     """Import what a kind's stages need (run once on each worker before the tasks)."""
     point_graph(kind, settings, seed, options)
@@ -104,7 +118,8 @@ def compute_stage(cache: str, work_dir: str, kind: str, settings: dict, seed: in
                 raise NeurophantomError(f"stage {name}: upstream stage {s.name} is not finished in the cache")
             os.symlink(src.resolve(), work / "stages" / stage_folder(s.name, keys[s.name]), target_is_directory=True)
         t0 = time.perf_counter()
-        res = run_pipeline(part, work)[name]
+        with dask.config.set(scheduler="threads", num_workers=_worker_threads()):
+            res = run_pipeline(part, work)[name]
         seconds = time.perf_counter() - t0
         try:
             os.rename(res.path, final)

@@ -152,7 +152,7 @@ def _client(workers: int | None, scheduler: str | None, processes: bool):
 
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s"), None
+            return Client(scheduler, timeout="20s", set_as_default=False), None
         except (OSError, TimeoutError) as exc:
             raise NeurophantomError(f"cannot reach the dask scheduler at {scheduler} ({exc.__class__.__name__})") from None
     n = workers or max(1, os.cpu_count() or 1)
@@ -162,7 +162,9 @@ def _client(workers: int | None, scheduler: str | None, processes: bool):
     kw = {"env": env} if processes else {}
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None,
                            silence_logs=logging.ERROR, **kw)
-    return Client(cluster), cluster
+    # Not the default client: code inside a stage that looks for one (io.omezarr) must
+    # compute locally in its task, not submit to the study's cluster.
+    return Client(cluster, set_as_default=False), cluster
 
 
 def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers: int | None = None,
@@ -255,7 +257,7 @@ def _schedule(prep: Prepared, out: Path, cache: Path, work: Path, pending: list[
                                         keys, *after, key=f"point-{p.pid}", pure=False)] = p
         rows, failures = {}, []
         n = n_done
-        for fut in as_completed(list(point_futures)):
+        for fut in as_completed(list(point_futures), loop=client.loop):
             p = point_futures[fut]
             if fut.status == "finished":
                 rows[p.pid] = fut.result()

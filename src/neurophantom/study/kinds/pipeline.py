@@ -11,6 +11,8 @@ everything upstream of them (:func:`~neurophantom.pipeline.upstream`):
 
 ``truth``
     the held-out specimen's size (cheap: the ground truth only).
+``tissue``
+    the held-out phantom's voxels and molecules.
 ``scan``
     real-instrument seconds of the held-out barcoded and receptor-blind scans, and the
     fraction of tissue lost in the barcoded scan.
@@ -59,6 +61,13 @@ def _ratio(a: Any, b: Any) -> float:
 def _truth(f: Mapping[str, Path]) -> dict:
     r = _result(f["truth_heldout"])
     return {"truth_neurons": r["neurons"], "truth_synapse_partners": r["synapse_partners"]}
+
+
+def _tissue(f: Mapping[str, Path]) -> dict:
+    from ...types.phantom import Phantom
+
+    ph = Phantom.load(f["tissue_heldout"] / "phantom")  # checks the volume's chunk manifest
+    return {"phantom_voxels": int(_result(f["tissue_heldout"])["voxels"]), "phantom_molecules": int(len(ph.molecules))}
 
 
 def _scan(f: Mapping[str, Path]) -> dict:
@@ -118,6 +127,7 @@ BLIND_SCORE = "study_score_heldout_blind"
 #: group -> (stages it reads, reader, metric names)
 GROUPS: dict[str, tuple[tuple[str, ...], Any, tuple[str, ...]]] = {
     "truth": (("truth_heldout",), _truth, ("truth_neurons", "truth_synapse_partners")),
+    "tissue": (("tissue_heldout",), _tissue, ("phantom_voxels", "phantom_molecules")),
     "scan": (("scan_heldout_barcoded", "scan_heldout_blind"), _scan, ("exm_instrument_s", "blind_instrument_s", "lost_fraction")),
     "reconstruction": (("score_heldout",), _recon("exm", "score_heldout"), tuple(f"exm_{k}" for k in RECON_METRICS)),
     "blind_reconstruction": ((BLIND_SCORE,), _recon("blind", BLIND_SCORE), tuple(f"blind_{k}" for k in RECON_METRICS)),
