@@ -74,7 +74,10 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     learn_cfg = {"world": world, "recording": rec, "identify": c["identify"], "seed": cfg.seed}
     ren = {f"recon_train{k}_barcoded": f"recon_train{k}" for k in range(n_train)}
     ren.update({f"record_train{k}": f"record_train{k}" for k in range(n_train)})
-    add("identify", _renamed(identify_stage, ren, sub={f"recon_train{k}": "recon" for k in range(n_train)}), learn_cfg, list(ren))
+    # The map does not depend on how much the Rosetta map samples: a Rosetta-fraction
+    # study (or --set identify.rosetta_fraction=...) reruns rosetta, emulate, function only.
+    ident_cfg = {**learn_cfg, "identify": {k: v for k, v in c["identify"].items() if k != "rosetta_fraction"}}
+    add("identify", _renamed(identify_stage, ren, sub={f"recon_train{k}": "recon" for k in range(n_train)}), ident_cfg, list(ren))
     ren_r = {f"recon_train{k}_barcoded": f"recon_train{k}" for k in range(n_train)}
     ren_r["recon_heldout_blind"] = "recon_heldout_blind"
     add("rosetta", _renamed(rosetta_stage, ren_r, sub={**{f"recon_train{k}": "recon" for k in range(n_train)}, "recon_heldout_blind": "recon"}),
