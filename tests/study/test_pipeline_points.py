@@ -44,3 +44,9 @@ def test_partial_runs_share_upstream_and_match_the_source(tmp_path):
     row = next(r for r in res.rows if r["seed"] == 0)
     run_keys = stage_keys(build_stages(load_run_config(sets=row["settings"])))
     assert row["stages"] == {k: run_keys[k] for k in ("truth_heldout", "tissue_heldout")}
+
+
+def test_rosetta_fraction_points_share_everything_up_to_the_rosetta_map():
+    keys = [stage_keys(build_stages(load_run_config(sets={"identify.rosetta_fraction": f}))) for f in (0.1, 0.3)]
+    differ = sorted(k for k in keys[0] if keys[0][k] != keys[1][k])
+    assert differ == ["emulate", "function", "rosetta"]
