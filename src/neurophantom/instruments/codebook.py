@@ -164,15 +164,6 @@ def combinatorial_bound(scheme: str, *, rounds: int | None = None, colors: int |
     raise NeurophantomError(f"barcode scheme must be 'serial' or 'parallel', got {scheme!r}")
 
 
-def code_size(scheme: str, min_distance: int, *, rounds: int | None = None, colors: int | None = None,
-              fluorophores: int | None = None, per_tag: int | None = None) -> int | None:
-    """Codewords of the full lexicode of this shape and distance (``None`` when the
-    serial word space is too large to enumerate)."""
-    if scheme == "serial":
-        return design_serial_codebook(("p",), int(rounds), int(colors), int(min_distance)).capacity
-    return design_parallel_codebook(("p",), int(fluorophores), int(per_tag), int(min_distance)).capacity
-
-
 def protein_library(real, n_types: int) -> tuple[str, ...]:
     """A protein library of ``n_types`` names: the ``real`` types first, then synthetic
     ones (``extra_00``, ...) that stand for the dozens of membrane protein types a brain

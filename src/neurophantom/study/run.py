@@ -173,15 +173,16 @@ def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers:
     """Run (or resume) a study into ``out``; see the module docstring.
 
     ``cache`` is the stage cache (a pipeline run folder; ``out/cache`` by default): studies
-    and runs pointed at one cache share their stages. ``progress(done, total, label)`` is called once with ``done`` = the points already
-    finished and after every point that finishes.
+    and runs pointed at one cache share their stages. ``progress(done, total, label)`` is
+    called once with ``done`` = the points already finished and after every point that
+    finishes.
     """
     if workers is not None and workers < 1:
         raise NeurophantomError(f"--workers must be >= 1, got {workers}")
     prep = prepare(spec, quick)
-    out = Path(out)
+    out = Path(out).absolute()  # workers (perhaps on other hosts) get absolute paths
     _check_out(out, prep.spec.name)
-    cache = Path(cache) if cache is not None else out / "cache"
+    cache = Path(cache).absolute() if cache is not None else out / "cache"
     t0 = time.perf_counter()
     with study_lock(out):
         (cache / "stages").mkdir(parents=True, exist_ok=True)
