@@ -13,9 +13,9 @@ everything upstream of them (:func:`~neurophantom.pipeline.upstream`):
     the held-out specimen's size (cheap: the ground truth only).
 ``tissue``
     the held-out phantom's voxels and molecules.
-``scan``
-    real-instrument seconds of the held-out barcoded and receptor-blind scans, and the
-    fraction of tissue lost in the barcoded scan.
+``scan`` / ``blind_scan``
+    real-instrument seconds of the held-out barcoded / receptor-blind scan and the
+    fraction of its voxels whose tissue was lost.
 ``reconstruction`` / ``blind_reconstruction``
     the held-out barcoded / receptor-blind reconstruction scored against its phantom
     (:func:`~neurophantom.validate.scores.score`): variation of information, adapted
@@ -70,13 +70,14 @@ def _tissue(f: Mapping[str, Path]) -> dict:
     return {"phantom_voxels": int(_result(f["tissue_heldout"])["voxels"]), "phantom_molecules": int(len(ph.molecules))}
 
 
-def _scan(f: Mapping[str, Path]) -> dict:
-    from ...types.scan import Scan
+def _scan(stage: str, prefix: str):
+    def read(f: Mapping[str, Path]) -> dict:
+        from ...types.scan import Scan
 
-    lost = Scan.load(f["scan_heldout_barcoded"] / "scan").lost_fraction
-    return {"exm_instrument_s": _num(_result(f["scan_heldout_barcoded"])["instrument_seconds"]),
-            "blind_instrument_s": _num(_result(f["scan_heldout_blind"])["instrument_seconds"]),
-            "lost_fraction": float(lost)}
+        lost = Scan.load(f[stage] / "scan").lost_fraction
+        return {f"{prefix}instrument_s": _num(_result(f[stage])["instrument_seconds"]), f"{prefix}lost_fraction": float(lost)}
+
+    return read
 
 
 RECON_METRICS = {
@@ -128,7 +129,8 @@ BLIND_SCORE = "study_score_heldout_blind"
 GROUPS: dict[str, tuple[tuple[str, ...], Any, tuple[str, ...]]] = {
     "truth": (("truth_heldout",), _truth, ("truth_neurons", "truth_synapse_partners")),
     "tissue": (("tissue_heldout",), _tissue, ("phantom_voxels", "phantom_molecules")),
-    "scan": (("scan_heldout_barcoded", "scan_heldout_blind"), _scan, ("exm_instrument_s", "blind_instrument_s", "lost_fraction")),
+    "scan": (("scan_heldout_barcoded",), _scan("scan_heldout_barcoded", "exm_"), ("exm_instrument_s", "exm_lost_fraction")),
+    "blind_scan": (("scan_heldout_blind",), _scan("scan_heldout_blind", "blind_"), ("blind_instrument_s", "blind_lost_fraction")),
     "reconstruction": (("score_heldout",), _recon("exm", "score_heldout"), tuple(f"exm_{k}" for k in RECON_METRICS)),
     "blind_reconstruction": ((BLIND_SCORE,), _recon("blind", BLIND_SCORE), tuple(f"blind_{k}" for k in RECON_METRICS)),
     "rosetta": (("rosetta",), _rosetta, ("rosetta_shape_accuracy", "rosetta_types", "rosetta_training_synapses")),
