@@ -59,7 +59,10 @@ def test_outputs_and_one_row_per_point_and_seed(reference):
     s = pd.read_csv(out / "summary.csv")
     assert len(s) == 2 and {"error_rate_mean", "error_rate_ci_low", "error_rate_ci_high"} <= set(s.columns)
     assert (s["error_rate_ci_low"] <= s["error_rate_mean"]).all() and (s["error_rate_mean"] <= s["error_rate_ci_high"]).all()
-    assert list(out.glob("*.png")) and (out / "study.html").read_text().startswith("<!DOCTYPE html>")
+    page = (out / "study.html").read_text()
+    assert list(out.glob("*.png")) and page.startswith("<!DOCTYPE html>")
+    assert "Content-Security-Policy" in page and 'src="data:image/png;base64,' in page
+    assert "<script" not in page and "http://" not in page and "https://" not in page
     # Shared upstream: one codebook for all four point-seeds; a readout each.
     stages = Counter(e["stage"] for e in read_cache_log(out / "cache") if e["event"] == "computed")
     assert stages == {"codebook": 1, "readout": 4}
@@ -117,3 +120,21 @@ def test_an_existing_scheduler_runs_it_unchanged(reference, tiny, tmp_path):
         run_study(load_study(tiny), tmp_path, scheduler=cluster.scheduler_address)
         assert cluster.scheduler.workers, "the cluster is still up: the study used it, it did not own it"
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), pd.read_parquet(out / "results.parquet"))
+
+
+def test_a_point_recorded_from_other_stages_is_recomputed(reference, tiny, tmp_path):
+    """A record whose stage keys differ from what the code builds now (a stage version
+    bump) is not trusted: that point runs again."""
+    import shutil
+
+    out, _ = reference
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns(".lock"))
+    rec = next((copy / "points").glob("*.json"))
+    row = json.loads(rec.read_text())
+    row["stages"]["readout"] = "0" * 64
+    row["metrics"]["error_rate"] = 9.0
+    rec.write_text(json.dumps(row))
+    res = run_study(load_study(tiny), copy, workers=1, processes=False, cache=out / "cache")
+    assert res.cached_points == 3 and res.computed_stages == 0  # its stages were in the cache already
+    pd.testing.assert_frame_equal(pd.read_parquet(copy / "results.parquet"), pd.read_parquet(out / "results.parquet"))

@@ -6,7 +6,8 @@
    kind before anything runs (a bad study fails in a second, not an hour in);
 2. ``out`` is locked (one study process per folder; the lock dies with the process,
    so a killed study's folder is free again), work folders of a killed run are cleared;
-3. points already recorded in ``out/points/`` are done: they are never recomputed. For
+3. points already recorded in ``out/points/`` (from the same stage keys) are done: they
+   are never recomputed. For
    the others, every distinct stage (by the runner's cache key) not yet in the shared
    cache becomes one dask task after the tasks of its upstream stages, and each point one
    small task that reads its metrics once its stages are there;
@@ -190,7 +191,11 @@ def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers:
         work = work_root(cache, out)
         clear_work(cache, work)
         atomic_write_json(out / STUDY_FILE, _study_record(prep))
-        done = {p.pid: r for p in prep.points if (r := read_point(out, p.pid)) is not None}
+        # A recorded point counts only if it was computed from the stages this code would
+        # run now (a changed stage version or config gives new keys: it is recomputed).
+        graphs = {p.pid: point_graph(prep.spec.kind, p.settings, p.seed, prep.options) for p in prep.points}
+        done = {p.pid: r for p in prep.points
+                if (r := read_point(out, p.pid)) is not None and r.get("stages") == graphs[p.pid][1]}
         pending = [p for p in prep.points if p.pid not in done]
         if progress:
             progress(len(done), len(prep.points), "resumed" if done else "start")
@@ -198,8 +203,8 @@ def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers:
         computed = 0
         timings: dict[str, float] = {"prepare": time.perf_counter() - t0}
         if pending:
-            rows, failures, computed = _schedule(prep, out, cache, work, pending, workers, scheduler, processes,
-                                                 progress, len(done), timings)
+            rows, failures, computed = _schedule(prep, out, cache, work, pending, graphs, workers, scheduler,
+                                                 processes, progress, len(done), timings)
             done.update(rows)
         t_out = time.perf_counter()
         rows = [done[p.pid] for p in prep.points if p.pid in done]
@@ -220,13 +225,12 @@ def _study_record(prep: Prepared) -> dict[str, Any]:
             "points": [{"id": p.pid, "seed": p.seed, "axes": p.axes} for p in prep.points]}
 
 
-def _schedule(prep: Prepared, out: Path, cache: Path, work: Path, pending: list[Point], workers, scheduler, processes,
-              progress, n_done, timings: dict[str, float]):
+def _schedule(prep: Prepared, out: Path, cache: Path, work: Path, pending: list[Point], graphs, workers, scheduler,
+              processes, progress, n_done, timings: dict[str, float]):
     """Submit stage and point tasks; return (rows by id, failures, stages computed)."""
     from distributed import as_completed
 
     kind, options = prep.spec.kind, prep.options
-    graphs = {p.pid: point_graph(kind, p.settings, p.seed, options) for p in pending}
     t0 = time.perf_counter()
     client, cluster = _client(workers, scheduler, processes)
     # Import the kind's code on every worker now (seconds per worker process), so that
