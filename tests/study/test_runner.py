@@ -116,7 +116,7 @@ def test_an_existing_scheduler_runs_it_unchanged(reference, tiny, tmp_path):
     from distributed import LocalCluster
 
     out, _ = reference
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
         run_study(load_study(tiny), tmp_path, scheduler=cluster.scheduler_address)
         assert cluster.scheduler.workers, "the cluster is still up: the study used it, it did not own it"
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), pd.read_parquet(out / "results.parquet"))

@@ -161,7 +161,7 @@ def _client(workers: int | None, scheduler: str | None, processes: bool):
     # also pins OMP/MKL/OpenBLAS to one thread; XLA is told here).
     env = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
     kw = {"env": env} if processes else {}
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=None,
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes, dashboard_address=":0",
                            silence_logs=logging.ERROR, **kw)
     # Not the default client: code inside a stage that looks for one (io.omezarr) must
     # compute locally in its task, not submit to the study's cluster.
