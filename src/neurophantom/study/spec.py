@@ -157,9 +157,11 @@ def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def point_id(kind: str, settings: dict[str, Any], seed: int) -> str:
-    """Content hash of what a point computes: same kind, settings and seed = same id."""
-    return hashlib.sha256(canonical({"kind": kind, "settings": settings, "seed": int(seed)}).encode()).hexdigest()[:16]
+def point_id(kind: str, settings: dict[str, Any], seed: int, options: dict[str, Any] | None = None) -> str:
+    """Content hash of what a point computes and reports: same kind, settings, seed and
+    study options (e.g. which metrics) = same id."""
+    blob = {"kind": kind, "settings": settings, "seed": int(seed), "options": options or {}}
+    return hashlib.sha256(canonical(blob).encode()).hexdigest()[:16]
 
 
 def _one_line(exc: pydantic.ValidationError) -> str:
@@ -255,7 +257,7 @@ def expand(spec: StudySpec) -> list[Point]:
             raise NeurophantomError(f"study {spec.name}: two points with the same settings ({_short(axes)})")
         seen.add(key)
         for seed in seed_list(spec):
-            points.append(Point(len(points), seed, s, axes, point_id(spec.kind, s, seed)))
+            points.append(Point(len(points), seed, s, axes, point_id(spec.kind, s, seed, spec.options)))
     return points
 
 
