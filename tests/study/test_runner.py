@@ -138,3 +138,32 @@ def test_a_point_recorded_from_other_stages_is_recomputed(reference, tiny, tmp_p
     res = run_study(load_study(tiny), copy, workers=1, processes=False, cache=out / "cache")
     assert res.cached_points == 3 and res.computed_stages == 0  # its stages were in the cache already
     pd.testing.assert_frame_equal(pd.read_parquet(copy / "results.parquet"), pd.read_parquet(out / "results.parquet"))
+
+
+def test_a_stage_finished_meanwhile_by_another_process_is_kept(tmp_path, monkeypatch):
+    """Two studies sharing a cache may compute one stage at once: the first rename wins,
+    the second copy is dropped, and the cache holds one complete folder."""
+    import shutil
+
+    from neurophantom.study import execute
+
+    real = execute.run_pipeline
+
+    def racing(stages, run_dir, **kw):
+        res = real(stages, run_dir, **kw)
+        name = stages[-1].name
+        other = execute.stage_path(cache, name, res[name].key)
+        shutil.copytree(res[name].path, other)  # the other process renamed its copy first
+        (other / "from-the-other-process").write_text("x")
+        return res
+
+    cache = tmp_path / "cache"
+    (cache / "stages").mkdir(parents=True)
+    stages, keys = execute.point_graph("barcode", {"molecules_per_type": 5}, 0, {})
+    monkeypatch.setattr(execute, "run_pipeline", racing)
+    ev = execute.compute_stage(str(cache), str(tmp_path / "work"), "barcode", {"molecules_per_type": 5}, 0, {},
+                               "codebook", keys)
+    assert ev["event"] == "cached"
+    final = execute.stage_path(cache, "codebook", keys["codebook"])
+    assert (final / "from-the-other-process").is_file() and (final / "_stage.json").is_file()
+    assert not any((tmp_path / "work").iterdir()), "our copy and work folder are gone"
