@@ -76,10 +76,12 @@ def _serial_lexicode(rounds: int, colors: int, d: int, n_words: int, stop_at: in
             j = i + ((new - digits[pos][None, :]) * powers[pos][None, :]).sum(axis=1)
             free[j[j < n_words]] = False
         free[i] = False
-        nxt = np.flatnonzero(free[i:])
-        if nxt.size == 0:
+        # The next free word: argmax of a boolean array stops at the first True, where
+        # flatnonzero would scan (and allocate) the whole rest of the word space each time.
+        j = int(np.argmax(free[i:]))
+        if not free[i + j]:
             break
-        i += int(nxt[0])
+        i += j
     idx = np.array(chosen, dtype=np.int64)
     return ((idx[:, None] // powers[None, :]) % colors).astype(np.int64)
 
