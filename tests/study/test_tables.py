@@ -31,3 +31,9 @@ def test_table_and_summary_follow_the_point_order_not_completion():
     assert s["n_seeds"].tolist() == [2, 2] and s["m_mean"].tolist() == [1.5, 2.5]
     assert (s["m_ci_low"] <= s["m_mean"]).all() and (s["m_mean"] <= s["m_ci_high"]).all()
     assert isinstance(s, pd.DataFrame) and s["k_ci_low"].tolist() == [1.0, 1.0]
+
+
+def test_a_metric_named_like_a_varied_key_gets_its_own_column():
+    rows = [{"id": f"p{i}", "seed": 0, "axes": {"n": n}, "metrics": {"n": n + 1, "m": 1.0}} for i, n in enumerate((1, 2))]
+    df = results_table(rows, ["n"])
+    assert list(df.columns) == ["point", "n", "seed", "n_metric", "m"] and df["n_metric"].tolist() == [2, 3]

@@ -39,8 +39,12 @@ def results_table(rows: Sequence[dict[str, Any]], axes: Sequence[str]) -> pd.Dat
     metrics: list[str] = []
     for r in rows:
         metrics += [m for m in r["metrics"] if m not in metrics]
+    # A metric named like a varied key (or a reserved column) keeps its value under
+    # "<name>_metric", so that every column name is unique.
+    col = {m: f"{m}_metric" if m in (*axes, "point", "seed") else m for m in metrics}
     records = [{"point": r["id"], **{a: _cell(r["axes"].get(a)) for a in axes}, "seed": int(r["seed"]),
-                **{m: r["metrics"].get(m) for m in metrics}} for r in rows]
+                **{col[m]: r["metrics"].get(m) for m in metrics}} for r in rows]
+    metrics = [col[m] for m in metrics]
     df = pd.DataFrame.from_records(records, columns=["point", *axes, "seed", *metrics])
     for m in metrics:
         df[m] = pd.to_numeric(df[m], errors="coerce")

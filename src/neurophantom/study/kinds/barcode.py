@@ -25,7 +25,7 @@ VERSION = "1"
 #: Scalar metrics of a readout (``per_type_error`` stays in the stage folder).
 METRICS = ("types_distinguishable", "error_rate", "misidentified_rate", "unknown_rate", "missed_rate",
            "false_call_rate", "molecule_recall", "codewords", "distance_bound", "combinatorial_bound",
-           "types_encoded", "library_types")
+           "types_encoded")
 CODE_KEYS = ("scheme", "colors", "rounds", "fluorophores", "per_tag", "min_distance", "library_types")
 
 
