@@ -26,7 +26,7 @@ from neurophantom.study import load_study, run_study
 TINY = {
     "name": "tiny",
     "kind": "barcode",
-    "base": {"library_types": 64, "molecules_per_type": 60, "colors": 4, "rounds": 5},
+    "base": {"library_types": 64, "molecules_per_type": 100, "colors": 4, "rounds": 5},
     "grid": {"degradation": [0.0, 0.1]},
     "seeds": 2,
 }
