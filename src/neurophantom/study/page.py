@@ -87,6 +87,11 @@ def write_page(path: Path, *, record: dict[str, Any], summary: pd.DataFrame, res
              f'<p class="note">study <b>{_esc(spec["name"])}</b> ({_esc(record["variant"])} variant), kind '
              f'<b>{_esc(spec["kind"])}</b>: {len(results)} of {len(record["points"])} point-seeds finished, '
              f"{len(failures)} failed. Means over seeds with 95% percentile-bootstrap intervals.</p>"]
+    code = record.get("code") or {}
+    if code:
+        parts.append('<p class="note">computed by ' + ", ".join(f"{_esc(k)} {_esc(v)}" for k, v in code.items())
+                     + " (points resumed from earlier runs keep the code they were computed with when their "
+                     "stage keys match)</p>")
     if spec.get("question"):
         parts.append(f"<p>{_esc(spec['question'])}</p>")
     for title_t, t in tables:

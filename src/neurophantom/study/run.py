@@ -219,8 +219,29 @@ def run_study(spec: StudySpec, out: str | Path, *, quick: bool = False, workers:
                        time.perf_counter() - t0, files, timings)
 
 
+def code_provenance() -> dict[str, Any]:
+    """Which code computes the points: package version, pipeline code version and, in a
+    git checkout, the commit (the emulation numbers depend on the identification code)."""
+    import subprocess
+
+    from .. import __version__
+    from ..pipeline.main import CODE_VERSION
+
+    out: dict[str, Any] = {"neurophantom": __version__, "pipeline_code_version": CODE_VERSION}
+    try:
+        here = Path(__file__).resolve().parent
+        git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here.parent, capture_output=True,
+                               text=True, timeout=5)
+        if git.returncode == 0:
+            out["git_commit"] = git.stdout.strip() + ("+local changes" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
 def _study_record(prep: Prepared) -> dict[str, Any]:
-    return {"name": prep.spec.name, "variant": "quick" if prep.quick else "full",
+    return {"name": prep.spec.name, "variant": "quick" if prep.quick else "full", "code": code_provenance(),
             "spec": json.loads(prep.spec.model_dump_json()), "options": prep.options,
             "points": [{"id": p.pid, "seed": p.seed, "axes": p.axes} for p in prep.points]}
 
