@@ -8,6 +8,7 @@ line (their titles and questions are in the YAML files and in each ``study.html`
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -51,10 +52,16 @@ def study_cmd(
     spec = load_study(target)
     bar = _progress_bar() if sys.stderr.isatty() else None
     task = {}
+    clock: dict[str, float] = {}
 
     def progress(done: int, total: int, label: str) -> None:
-        if bar is None:
-            console.print(f"points {done}/{total} {label}", highlight=False)
+        if bar is None:  # a log, not a terminal: one line per point with the time left
+            now = time.monotonic()
+            clock.setdefault("t0", now)
+            clock.setdefault("done0", done)
+            new, elapsed = done - clock["done0"], now - clock["t0"]
+            left = f", about {elapsed / new * (total - done):.0f} s left" if new > 0 and done < total else ""
+            console.print(f"points {done}/{total} ({elapsed:.0f} s{left}) {label}", highlight=False)
             return
         if "id" not in task:
             bar.start()
