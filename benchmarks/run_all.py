@@ -19,6 +19,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("tissue.py", []),
     ("instruments.py", []),
     ("reconstruct.py", []),
+    ("study.py", []),
     ("cobahh.py", []),
 ]
 

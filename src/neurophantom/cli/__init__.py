@@ -76,6 +76,7 @@ from . import tissue as _tissue  # noqa: E402,F401
 from . import reconstruct as _reconstruct  # noqa: E402,F401
 from . import score as _score  # noqa: E402,F401
 from . import atlas as _atlas  # noqa: E402,F401
+from . import study as _study  # noqa: E402,F401
 
 
 def _fail(msg: str) -> int:

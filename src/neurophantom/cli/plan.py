@@ -115,7 +115,13 @@ def _print_plan(p) -> None:
     user = {k: i for k, i in p.inputs.items() if i.certainty == "user" and i.source.startswith("user")}
     if user:
         stdout.print(_inputs_table(user))
+    measured = {k: p.inputs[k] for k in p.measured.get("inputs", [])}
+    if measured:
+        t = _inputs_table(measured)
+        t.title = "inputs from measurements"
+        stdout.print(t)
     stdout.print(f"compute: {p.compute_basis}")
+    stdout.print(f"measured inputs: {', '.join(p.measured.get('inputs', [])) or 'none (every input is cited or assumed)'}")
 
 
 def _figures(plans, folder: Optional[Path]) -> None:
@@ -149,6 +155,9 @@ def plan_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="Monte Carlo seed [0]"),
     scenario: Optional[Path] = typer.Option(None, "--scenario", help="YAML scenario file (CLI options override it)"),
     engine_benchmark: Optional[str] = typer.Option(None, "--engine-benchmark", help="auto | none | PATH of a measured engine cost (JSON)"),
+    rosetta_study: Optional[str] = typer.Option(None, "--rosetta-study", help="mixed: take the Rosetta fraction from a rosetta-fraction study folder"),
+    rosetta_metric: Optional[str] = typer.Option(None, "--rosetta-metric", help="fidelity column of that study [rosetta_function_kept]"),
+    rosetta_target: Optional[float] = typer.Option(None, "--rosetta-target", help="fidelity to reach [95% of the best measured]"),
     tornado_output: Optional[str] = typer.Option(None, "--tornado-output", help="output the tornado ranks inputs by [capex_usd]"),
     figures: Optional[Path] = typer.Option(None, "--figures", help="write cost_vs_deadline.png, tornado.png, ramp.png here"),
     list_inputs: bool = typer.Option(False, "--list-inputs", help="print every input with its source and exit"),
@@ -162,7 +171,8 @@ def plan_cmd(
     s = make_scenario(**_fields(scenario, sets, organism=organism, modality=modality, fast=fast,
                                 deadline_years=deadline_years, level=level, accelerator=accelerator,
                                 samples=samples, seed=seed, engine_benchmark=engine_benchmark,
-                                tornado_output=tornado_output))
+                                rosetta_study=rosetta_study, rosetta_metric=rosetta_metric,
+                                rosetta_target=rosetta_target, tornado_output=tornado_output))
     if list_inputs:
         inputs = build_inputs(s)[0]
         if as_json:
@@ -188,6 +198,7 @@ def compare_cmd(
     level: Optional[str] = typer.Option(None, "--level", help="emulation level (see `plan --help`)"),
     accelerator: Optional[str] = typer.Option(None, "--accelerator", help="a100 | h100 | h200 | cpu_core"),
     engine_benchmark: Optional[str] = typer.Option(None, "--engine-benchmark", help="auto | none | PATH"),
+    rosetta_study: Optional[str] = typer.Option(None, "--rosetta-study", help="mixed: Rosetta fraction from a rosetta-fraction study folder"),
     sets: list[str] = typer.Option([], "--set", help=SET_HELP),
     samples: Optional[int] = typer.Option(None, "--samples", help="Monte Carlo samples per scenario [100000]"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Monte Carlo seed [0]"),
@@ -202,7 +213,8 @@ def compare_cmd(
     made = [make_scenario(**_fields(f, sets, **common)) for f in scenarios]
     if organisms or modalities or deadlines or not made:
         for o, m, d in itertools.product(organisms or [None], modalities or [None], deadlines or [None]):
-            made.append(make_scenario(**_fields(None, sets, organism=o, modality=m, deadline_years=d, **common)))
+            rosetta = {"rosetta_study": rosetta_study} if m == "mixed" else {}  # applies to the mixed strategy only
+            made.append(make_scenario(**_fields(None, sets, organism=o, modality=m, deadline_years=d, **common, **rosetta)))
     plans = compare(made)
     if as_json:
         _emit_json({"scenarios": [dict(title=p.scenario.title(), **p.to_json()) for p in plans]})

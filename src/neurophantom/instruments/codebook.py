@@ -76,10 +76,12 @@ def _serial_lexicode(rounds: int, colors: int, d: int, n_words: int, stop_at: in
             j = i + ((new - digits[pos][None, :]) * powers[pos][None, :]).sum(axis=1)
             free[j[j < n_words]] = False
         free[i] = False
-        nxt = np.flatnonzero(free[i:])
-        if nxt.size == 0:
+        # The next free word: argmax of a boolean array stops at the first True, where
+        # flatnonzero would scan (and allocate) the whole rest of the word space each time.
+        j = int(np.argmax(free[i:]))
+        if not free[i + j]:
             break
-        i += int(nxt[0])
+        i += j
     idx = np.array(chosen, dtype=np.int64)
     return ((idx[:, None] // powers[None, :]) % colors).astype(np.int64)
 
@@ -150,3 +152,27 @@ def design_parallel_codebook(proteins, fluorophores: int, per_tag: int, min_dist
                     rounds=None, colors=None, fluorophores=fluorophores, per_tag=per_tag,
                     min_distance=min_distance, capacity=int(code.shape[0]),
                     capacity_bound=johnson_bound(fluorophores, d_eff, per_tag))
+
+
+def combinatorial_bound(scheme: str, *, rounds: int | None = None, colors: int | None = None,
+                        fluorophores: int | None = None, per_tag: int | None = None) -> int:
+    """Every distinct barcode of a shape, at any distance: ``colors ** rounds`` serial
+    words or ``C(fluorophores, per_tag)`` conjugates. No code of that shape, and so no
+    readout, can tell more protein types apart."""
+    if scheme == "serial":
+        return int(colors) ** int(rounds)
+    if scheme == "parallel":
+        return math.comb(int(fluorophores), int(per_tag))
+    raise NeurophantomError(f"barcode scheme must be 'serial' or 'parallel', got {scheme!r}")
+
+
+def protein_library(real, n_types: int) -> tuple[str, ...]:
+    """A protein library of ``n_types`` names: the ``real`` types first, then synthetic
+    ones (``extra_00``, ...) that stand for the dozens of membrane protein types a brain
+    holds and compete with the real ones for codewords."""
+    real = tuple(dict.fromkeys(str(p) for p in real))
+    if n_types < 1:
+        raise NeurophantomError(f"a protein library needs at least one type, got {n_types}")
+    extra = max(0, int(n_types) - len(real))
+    width = max(2, len(str(extra - 1))) if extra else 2
+    return (real + tuple(f"extra_{i:0{width}d}" for i in range(extra)))[: int(n_types)]

@@ -88,6 +88,26 @@ class RecordingConfig(BaseModel):
     heldout_pA: float = Field(800.0)
 
 
+class DamageConfig(BaseModel):
+    """Tissue lost in preparation (slicing, expansion), applied to every static scan of
+    every specimen (:mod:`neurophantom.instruments.damage`): ``sparse`` small holes of
+    ``radius_nm`` or ``slabs``, whole lost sections of ``section_nm``; ``fraction`` is
+    the expected lost volume fraction."""
+
+    model_config = _FROZEN
+    kind: Literal["none", "sparse", "slabs"] = "none"
+    fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    radius_nm: float = Field(300.0, gt=0.0)
+    section_nm: float = Field(500.0, gt=0.0)
+
+    def specs(self) -> list[dict[str, Any]]:
+        """The instrument damage specs (empty when nothing is lost)."""
+        if self.kind == "none" or self.fraction == 0.0:
+            return []
+        size = {"radius_nm": self.radius_nm} if self.kind == "sparse" else {"section_nm": self.section_nm}
+        return [{"kind": self.kind, "fraction": self.fraction, **size}]
+
+
 class ScanConfig(BaseModel):
     model_config = _FROZEN
     #: Scaled geometry (0.35 of real length) with 0.25 um axons so that a 40 nm voxel
@@ -115,6 +135,7 @@ class ScanConfig(BaseModel):
         "instrument": "synchrotron", "expansion": 9.0, "flux_photons": 5000.0, "psf_sigma_voxels": 0.4,
     })
     reconstruct: dict[str, Any] = Field(default_factory=dict)
+    damage: DamageConfig = Field(default_factory=DamageConfig)
 
 
 class IdentifyConfig(BaseModel):

@@ -157,7 +157,9 @@ def rosetta_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any])
     filled = apply_rosetta(rmap, blind, blind_feats[list(rmap.feature_names)])
     filled.save(out / "circuit")
     blind_feats.reset_index().rename(columns={blind_feats.index.name or "index": "neuron_id"}).to_parquet(out / "circuit" / "morphology.parquet")
-    return rmap.to_dict()
+    from .main import _finite  # an undefined spread (one sampled synapse of a type) is null, not NaN
+
+    return _finite(rmap.to_dict())
 
 
 def _predict_all(model, exps, key):

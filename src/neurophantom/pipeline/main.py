@@ -73,7 +73,7 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
         add(f"truth_{name}", truth_stage, {"world": world, "seed": seed})
         add(f"tissue_{name}", _renamed(tissue_stage, {f"truth_{name}": "truth"}), {"tissue": scn["tissue"], "seed": seed}, [f"truth_{name}"])
         add(f"record_{name}", _renamed(record_stage, {f"tissue_{name}": "tissue"}), {"recording": rec, "world": world, "seed": seed}, [f"tissue_{name}"])
-        modalities = [("barcoded", scn["barcoded"])] + ([("blind", scn["blind"])] if name == "heldout" else [])
+        modalities = [("barcoded", _damaged(scn["barcoded"], cfg))] + ([("blind", _damaged(scn["blind"], cfg))] if name == "heldout" else [])
         for mod, inst in modalities:
             add(f"scan_{name}_{mod}", _renamed(scan_stage, {f"tissue_{name}": "tissue"}), {"instrument": inst, "seed": seed}, [f"tissue_{name}"])
             add(f"recon_{name}_{mod}", _renamed(reconstruct_stage, {f"scan_{name}_{mod}": "scan"}), {"reconstruct": recon_cfg}, [f"scan_{name}_{mod}"])
@@ -82,7 +82,10 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     learn_cfg = {"world": world, "recording": rec, "identify": c["identify"], "seed": cfg.seed}
     ren = {f"recon_train{k}_barcoded": f"recon_train{k}" for k in range(n_train)}
     ren.update({f"record_train{k}": f"record_train{k}" for k in range(n_train)})
-    add("identify", _renamed(identify_stage, ren, sub={f"recon_train{k}": "recon" for k in range(n_train)}), learn_cfg, list(ren))
+    # The map does not depend on how much the Rosetta map samples: a Rosetta-fraction
+    # study (or --set identify.rosetta_fraction=...) reruns rosetta, emulate, function only.
+    ident_cfg = {**learn_cfg, "identify": {k: v for k, v in c["identify"].items() if k != "rosetta_fraction"}}
+    add("identify", _renamed(identify_stage, ren, sub={f"recon_train{k}": "recon" for k in range(n_train)}), ident_cfg, list(ren))
     ren_r = {f"recon_train{k}_barcoded": f"recon_train{k}" for k in range(n_train)}
     ren_r["recon_heldout_blind"] = "recon_heldout_blind"
     add("rosetta", _renamed(rosetta_stage, ren_r, sub={**{f"recon_train{k}": "recon" for k in range(n_train)}, "recon_heldout_blind": "recon"}),
@@ -99,6 +102,13 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     add("ladder", _renamed(ladder_stage, ren_l, sub={"recon_heldout": "recon", **{f"recon_train{k}": "recon" for k in range(n_train)}}),
         {**learn_cfg, "emulation": c["emulation"]}, list(ren_l))
     return stages
+
+
+def _damaged(instrument: dict, cfg: RunConfig) -> dict:
+    """The instrument config with the run's tissue damage added (unchanged without any,
+    so that undamaged runs keep their cache keys)."""
+    extra = cfg.scan.damage.specs()
+    return {**instrument, "damage": [*instrument.get("damage", []), *extra]} if extra else instrument
 
 
 def _renamed(fn: Callable, names: dict[str, str], sub: dict[str, str] | None = None) -> Callable:

@@ -240,7 +240,7 @@ def _run_locked(stages, run_dir: Path, on_start, on_done, on_notice) -> dict[str
     results: dict[str, StageResult] = {}
     for stage in _order(stages):
         key = _key(stage, [results[d].key for d in stage.deps])
-        path = run_dir / "stages" / f"{stage.name}-{key[:16]}"
+        path = run_dir / "stages" / stage_folder(stage.name, key)
         meta = None
         if path.exists():
             meta, why = _verify_stage(path, key)
@@ -268,3 +268,17 @@ def _run_locked(stages, run_dir: Path, on_start, on_done, on_notice) -> dict[str
         if on_done:
             on_done(res)
     return results
+
+
+def stage_keys(stages: Sequence[Stage]) -> dict[str, str]:
+    """The cache key of every stage, exactly as :func:`run_pipeline` computes it, without
+    running anything (a scheduler uses it to find shared and finished stages)."""
+    keys: dict[str, str] = {}
+    for s in _order(stages):
+        keys[s.name] = _key(s, [keys[d] for d in s.deps])
+    return keys
+
+
+def stage_folder(name: str, key: str) -> str:
+    """The name of a stage's folder under ``<run>/stages`` (as :func:`run_pipeline` names it)."""
+    return f"{name}-{key[:16]}"

@@ -8,8 +8,9 @@ ranks the inputs in a tornado, and lays out the 6/60/600/... ramp.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ import numpy as np
 from .._errors import NeurophantomError
 from ..instruments.specs import MODALITIES, ModalitySpec, custom_modality, get_modality
 from .compute import DEFAULT_BENCHMARK, compute_inputs, get_accelerator, get_level, read_engine_benchmark
+from .distributions import fixed
 from .inputs import Input, apply_overrides, modality_inputs, organism_inputs, rosetta_input, shared_inputs
+from .measured import measured_inputs, read_rosetta_study
 from .model import Layout, evaluate, ramp
 from .organisms import Organism, get_organism
 from .scenario import Scenario
@@ -49,7 +52,7 @@ OUTPUTS: dict[str, tuple[str, str]] = {
     "accelerators_cost_usd": ("USD", "accelerator purchase cost"),
 }
 FLEET_OUTPUTS = ("instruments", "instrument_years", "capex_usd", "floor_m2", "staff")
-RESERVED = ("scenario", "organism", "modalities", "inputs", "ramp", "tornado", "compute_basis", "samples")
+RESERVED = ("scenario", "organism", "modalities", "inputs", "ramp", "tornado", "compute_basis", "samples", "measured")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class Plan:
     ramp: list[dict[str, Any]]
     tornado: list[Bar]
     compute_basis: str
+    #: What came from measurements: ``inputs`` (names), ``rosetta`` (the study's curve and
+    #: the fraction chosen), ``compute`` (the engine benchmark).
+    measured: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def unit(self, name: str) -> str:
         base = name.split(".", 1)[1] if name.split(".", 1)[0] in self.layout.fleets else name
@@ -84,6 +90,7 @@ class Plan:
         out["ramp"] = self.ramp
         out["tornado"] = {"output": self.scenario.tornado_output, "bars": [b.to_json() for b in self.tornado]}
         out["compute_basis"] = self.compute_basis
+        out["measured"] = self.measured
         return out
 
 
@@ -129,6 +136,26 @@ def _benchmark(s: Scenario):
     return read_engine_benchmark(s.engine_benchmark)
 
 
+def _rosetta(s: Scenario, mixed: bool):
+    if s.rosetta_study is None:
+        return None
+    if not mixed:
+        raise NeurophantomError("a Rosetta study applies to the mixed strategy only (--modality mixed)")
+    return read_rosetta_study(s.rosetta_study, s.rosetta_metric, s.rosetta_target)
+
+
+def measurements(s: Scenario, inputs: dict[str, Input]) -> dict[str, Any]:
+    """What the plan took from measurements (see :attr:`Plan.measured`)."""
+    out: dict[str, Any] = {"inputs": measured_inputs(inputs)}
+    if s.rosetta_study is not None and "rosetta_fraction" in out["inputs"]:
+        out["rosetta"] = _rosetta(s, True).to_json()
+    bench = _benchmark(s)
+    if bench is not None:
+        out["compute"] = {"seconds_per_synapse_step": bench.seconds_per_synapse_step, "device": bench.device,
+                          "source": bench.source, "path": bench.path}
+    return out
+
+
 def build_inputs(s: Scenario) -> tuple[dict[str, Input], Layout, tuple[ModalitySpec, ...], Organism, str]:
     """All inputs of a scenario with overrides applied, the layout, specs, organism, basis."""
     org = get_organism(s.organism)
@@ -137,8 +164,12 @@ def build_inputs(s: Scenario) -> tuple[dict[str, Input], Layout, tuple[ModalityS
     inputs: dict[str, Input] = {**organism_inputs(org), **shared_inputs(s.deadline_years)}
     for i, spec in enumerate(specs):
         inputs.update(modality_inputs(spec, rounds=4 if mixed and i == 0 else None))
+    rosetta = _rosetta(s, mixed)
     if mixed:
         inputs["rosetta_fraction"] = rosetta_input()
+        if rosetta is not None:
+            inputs["rosetta_fraction"] = replace(inputs["rosetta_fraction"], dist=fixed(rosetta.fraction),
+                                                 source=rosetta.source(), certainty="measured")
     inputs.update(compute_inputs(level, acc, bench))
     inputs = apply_overrides(inputs, s.overrides)
     layout = Layout(tuple(sp.name for sp in specs), mixed=mixed, measured=bench is not None)
@@ -167,7 +198,7 @@ def plan(scenario: Scenario | None = None) -> Plan:
     summary = summarise(monte_carlo(inputs, layout, s.samples, s.seed))
     centre = {k: i.central for k, i in inputs.items()}
     bars = tornado(inputs, layout, s.tornado_output)
-    return Plan(s, org, specs, inputs, layout, point, summary, ramp(centre, layout), bars, basis)
+    return Plan(s, org, specs, inputs, layout, point, summary, ramp(centre, layout), bars, basis, measurements(s, inputs))
 
 
 def compare(scenarios: list[Scenario]) -> list[Plan]:

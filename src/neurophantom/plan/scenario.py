@@ -54,6 +54,10 @@ class Scenario(BaseModel):
         ``power_kw``, ``maintenance_per_year``, ``speedup``.
     engine_benchmark : str
         ``auto`` (use benchmarks/results/engine_cost.json when present), ``none``, or a path.
+    rosetta_study, rosetta_metric, rosetta_target : optional
+        Mixed strategy: take the Rosetta fraction from a ``rosetta-fraction`` study folder:
+        the smallest sampled fraction whose ``rosetta_metric`` reaches ``rosetta_target``
+        (default: 95% of the best it reached) (:mod:`.measured`).
     tornado_output : str
         Output the tornado ranks inputs by.
     """
@@ -70,6 +74,9 @@ class Scenario(BaseModel):
     overrides: dict[str, Value] = Field(default_factory=dict, alias="set")
     custom: Optional[dict[str, float]] = None
     engine_benchmark: str = "auto"
+    rosetta_study: Optional[str] = None
+    rosetta_metric: str = "rosetta_function_kept"
+    rosetta_target: Optional[float] = Field(None, gt=0.0)
     tornado_output: str = "capex_usd"
     label: Optional[str] = None
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,37 @@ def _cfg(scan: Scan, key: str, default):
     return default if v is None else v
 
 
+def codebook_signature_model(book, channels: tuple[int, ...], *, punctum_photons: float, background_photons: float,
+                             read_noise_e: float, shot_noise: bool, efficiency: float, barcode: Mapping[str, Any],
+                             crosstalk: np.ndarray | None) -> SignatureModel:
+    """The signature model of a barcode codebook from the instrument's settings (what a
+    scan's record holds): serial losses from ``barcode`` (``signal_loss``,
+    ``degradation``, ``washout``), parallel spectra from the calibrated ``crosstalk``."""
+    bg = np.full(len(channels), float(background_photons))
+    photons = float(punctum_photons)
+    if book.scheme == "serial":
+        r_n, c_n = book.rounds, book.colors
+        rounds = np.arange(r_n)
+        a = photons * (1.0 - float(barcode.get("signal_loss", 0.0))) ** rounds * (1.0 - float(barcode.get("degradation", 0.0))) ** rounds
+        w = float(barcode.get("washout", 0.0))
+        sig = np.zeros((r_n, c_n, len(book.proteins)))
+        for t, word in enumerate(book.codewords):
+            shown = np.zeros(c_n)
+            for r in range(r_n):
+                fresh = np.zeros(c_n)
+                fresh[word[r]] = a[r]
+                shown = fresh + w * shown
+                sig[r, :, t] = shown
+        sig = sig.reshape(r_n * c_n, -1)
+        x = None
+    else:
+        x = np.asarray(crosstalk, dtype=np.float64)
+        sig = photons * x @ book.codewords.T.astype(np.float64)
+        a = None
+    noise = np.sqrt((bg if shot_noise else 0.0) + float(read_noise_e) ** 2)
+    return SignatureModel(book.scheme, book.proteins, tuple(channels), sig, bg, noise, float(efficiency), a, x, book)
+
+
 def signature_model(scan: Scan) -> SignatureModel | None:
     """The signature model of a scan's barcodes or tags (None when it has neither)."""
     shot = bool(_cfg(scan, "shot_noise", True))
@@ -91,31 +123,11 @@ def signature_model(scan: Scan) -> SignatureModel | None:
     eff = float(_cfg(scan, "labelling_efficiency", 1.0))
     book = scan.codebook
     if book is not None:
-        idx = tuple(i for i, c in enumerate(scan.channels) if c.kind == "barcode")
-        bg = np.full(len(idx), float(_cfg(scan, "background_photons", 0.0)))
-        photons = float(_cfg(scan, "punctum_photons", 1.0))
-        bc = scan.config.get("barcode", {}) or {}
-        if book.scheme == "serial":
-            r_n, c_n = book.rounds, book.colors
-            rounds = np.arange(r_n)
-            a = photons * (1.0 - float(bc.get("signal_loss", 0.0))) ** rounds * (1.0 - float(bc.get("degradation", 0.0))) ** rounds
-            w = float(bc.get("washout", 0.0))
-            sig = np.zeros((r_n, c_n, len(book.proteins)))
-            for t, word in enumerate(book.codewords):
-                shown = np.zeros(c_n)
-                for r in range(r_n):
-                    fresh = np.zeros(c_n)
-                    fresh[word[r]] = a[r]
-                    shown = fresh + w * shown
-                    sig[r, :, t] = shown
-            sig = sig.reshape(r_n * c_n, -1)
-            x = None
-        else:
-            x = np.asarray(scan.config["derived"]["crosstalk_matrix"], dtype=np.float64)
-            sig = photons * x @ book.codewords.T.astype(np.float64)
-            a = None
-        noise = np.sqrt((bg if shot else 0.0) + read ** 2)
-        return SignatureModel(book.scheme, book.proteins, idx, sig, bg, noise, eff, a, x, book)
+        x = scan.config["derived"]["crosstalk_matrix"] if book.scheme == "parallel" else None
+        return codebook_signature_model(
+            book, tuple(i for i, c in enumerate(scan.channels) if c.kind == "barcode"),
+            punctum_photons=float(_cfg(scan, "punctum_photons", 1.0)), background_photons=float(_cfg(scan, "background_photons", 0.0)),
+            read_noise_e=read, shot_noise=shot, efficiency=eff, barcode=scan.config.get("barcode", {}) or {}, crosstalk=x)
     tags = [(i, c.protein) for i, c in enumerate(scan.channels) if c.kind == "tag"]
     if not tags:
         return None
