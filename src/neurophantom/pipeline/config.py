@@ -201,7 +201,7 @@ class EmulationConfig(BaseModel):
 
 class FunctionConfig(BaseModel):
     model_config = _FROZEN
-    recall_trials: int = Field(2, ge=1)
+    recall_trials: int = Field(4, ge=1, description="cue trials per pattern (paired with the truth for the recall ratio interval)")
     recall_dt_ms: float = Field(0.1, gt=0)
 
 

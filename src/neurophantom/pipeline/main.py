@@ -31,7 +31,7 @@ from .specimen import record_stage, scan_stage, tissue_stage, truth_stage
 #: and the method stages (identification, Rosetta, emulation, validation) separately, so
 #: that work on identification does not redraw and rescan the specimens.
 SPECIMEN_VERSION = "9"
-METHOD_VERSION = "9"
+METHOD_VERSION = "10"
 CODE_VERSION = f"{SPECIMEN_VERSION}.{METHOD_VERSION}"
 _METHOD_STAGES = ("identify", "rosetta", "emulate", "function", "ladder")
 
@@ -147,17 +147,29 @@ def collect_scores(cfg: RunConfig, results: dict[str, StageResult]) -> dict[str,
         "reconstruction_train": {k[len("score_"):]: v.result for k, v in results.items() if k.startswith("score_train")},
         "identification": ident,
         "emulation": em,
-        "function": {
-            "truth": fn["truth"]["score"],
-            "emulation": fn["emulation"]["score"],
-            "rosetta_emulation": fn["rosetta"]["score"],
-            "details": fn,
-        },
+        "function": _function_scores(fn),
         "ladder": lad["ladder"],
         "ladder_rosetta": lad["ladder_rosetta"],
         "instrument_seconds": {k: v["instrument_seconds"] for k, v in scans.items()},
         "runtime_seconds": {k: round(v.seconds, 3) for k, v in results.items()},
     }
+
+
+def _function_scores(fn: dict) -> dict:
+    """Memory recall of truth and emulations, and the share of the truth's recall each
+    emulation keeps (paired bootstrap over cue trials; ``error`` = |log ratio|, two-sided)."""
+    from ..validate.memory import recall_ratio
+
+    out = {"truth": fn["truth"]["score"], "emulation": fn["emulation"]["score"], "rosetta_emulation": fn["rosetta"]["score"]}
+    for key, label in (("emulation", ""), ("rosetta", "rosetta_")):
+        r = recall_ratio(fn["truth"], fn[key]) if "patterns" in fn[key] else {}
+        out[f"{label}ratio"] = r.get("ratio", float("nan"))
+        out[f"{label}ratio_ci95"] = r.get("ratio_ci95", [float("nan")] * 2)
+        out[f"{label}error"] = r.get("error", float("nan"))
+        if key == "emulation":
+            out["truth_ci95"] = r.get("truth_ci95", [float("nan")] * 2)
+    out["details"] = fn
+    return out
 
 
 def run_main(cfg: RunConfig, out: Path, *, on_start=None, on_done=None) -> dict[str, Any]:

@@ -89,6 +89,9 @@ class PatternRecall:
     cue_effective: bool
     n_cue: int
     n_uncued: int
+    #: The score of each trial alone (0 where that trial's cue gain is below the minimum):
+    #: the units a bootstrap resamples.
+    trial_scores: tuple[float, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,7 +202,44 @@ def memory_recall(
         g_cue, g_rest, g_ctl = (_gain_hz(recs, ids, protocol) for ids in (cue, rest, control))
         effective = g_cue >= protocol.min_cue_gain_hz
         score = (g_rest - g_ctl) / g_cue if effective else 0.0
+        per_trial = []
+        for r in recs:
+            c, q, o = (_gain_hz([r], ids, protocol) for ids in (cue, rest, control))
+            per_trial.append(float((q - o) / c) if c >= protocol.min_cue_gain_hz else 0.0)
         out.append(PatternRecall(cue_gain_hz=g_cue, uncued_gain_hz=g_rest, control_gain_hz=g_ctl, score=float(score),
-                                 cue_effective=bool(effective), n_cue=int(cue.size), n_uncued=int(rest.size)))
+                                 cue_effective=bool(effective), n_cue=int(cue.size), n_uncued=int(rest.size),
+                                 trial_scores=tuple(per_trial)))
     return RecallResult(score=float(np.mean([p.score for p in out])), patterns=tuple(out),
                         n_control=int(control.size), protocol=protocol)
+
+
+def recall_ratio(truth: RecallResult | dict, emulation: RecallResult | dict, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """How much of the truth's recall an emulation keeps, with bootstrap intervals.
+
+    Truth and emulation ran the same cues under the same background noise (common random
+    numbers), so their trials pair up (pattern ``k``, trial ``t``). Resampling those pairs
+    with replacement gives 95% percentile intervals of the truth's mean recall and of the
+    ratio ``mean(emulation) / mean(truth)``. ``error`` is ``|log(ratio)|``: over-recall (an
+    emulation that completes patterns the truth barely does) is as wrong as under-recall.
+    ``ratio`` is undefined (NaN) when the truth's recall is not positive.
+    """
+    def trials(res):
+        pats = res["patterns"] if isinstance(res, dict) else [dataclasses.asdict(p) for p in res.patterns]
+        return np.asarray([x for p in pats for x in p.get("trial_scores", ())], dtype=np.float64)
+
+    t, e = trials(truth), trials(emulation)
+    out = {"truth": float(t.mean()) if t.size else float("nan"), "emulation": float(e.mean()) if e.size else float("nan"),
+           "n_pairs": int(min(t.size, e.size))}
+    if t.size == 0 or t.size != e.size:
+        return {**out, "ratio": float("nan"), "ratio_ci95": [float("nan")] * 2, "truth_ci95": [float("nan")] * 2,
+                "error": float("nan")}
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(31,)))
+    idx = rng.integers(0, t.size, (n_boot, t.size))
+    tb, eb = t[idx].mean(axis=1), e[idx].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rb = np.where(tb > 0, eb / tb, np.nan)
+    ratio = out["emulation"] / out["truth"] if out["truth"] > 0 else float("nan")
+    ok = np.isfinite(rb)
+    ci = [float(x) for x in np.percentile(rb[ok], [2.5, 97.5])] if ok.mean() > 0.95 else [float("nan")] * 2
+    return {**out, "ratio": float(ratio), "ratio_ci95": ci, "truth_ci95": [float(x) for x in np.percentile(tb, [2.5, 97.5])],
+            "error": float(abs(np.log(ratio))) if ratio > 0 else float("inf") if np.isfinite(ratio) else float("nan")}
