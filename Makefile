@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(VENV)/bin/neurophantom run --out $(OUT)
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q --durations=25
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

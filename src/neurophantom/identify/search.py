@@ -95,6 +95,7 @@ def cmaes_search(obj: Objective, u, train, val, *, sigma: float, generations: in
         opt = CMA(mean=u.copy(), sigma=float(sigma), bounds=np.stack([lo, hi], axis=1), seed=int(seed) + r,
                   population_size=max(pop, 4))
         best_u, best_f = u, np.inf
+        curve = []  # (evaluations so far, best training loss so far): the convergence record
         for _ in range(int(generations)):
             X = np.stack([opt.ask() for _ in range(opt.population_size)])
             f = obj.loss_batch(X, train) + pen(X)
@@ -104,11 +105,12 @@ def cmaes_search(obj: Objective, u, train, val, *, sigma: float, generations: in
             if f[k] < best_f:
                 best_u, best_f = X[k].copy(), float(f[k])
             opt.tell(list(zip(X, f)))
+            curve.append([evals, best_f])
             if opt.should_stop():
                 break
         v = obj.loss(jnp.asarray(best_u), val)
         history.append({"step": f"cmaes_{r + 1}", "train_loss": best_f, "validation_loss": v, "evaluations": evals,
-                        "population": opt.population_size, "seconds": time.perf_counter() - t0})
+                        "population": opt.population_size, "seconds": time.perf_counter() - t0, "curve": curve})
         if v < keep_val:
             keep_u, keep_val = jnp.asarray(best_u), v
         if grow:

@@ -134,6 +134,7 @@ def collect_scores(cfg: RunConfig, results: dict[str, StageResult]) -> dict[str,
     th = json.loads((results["identify"].path / "theta.json").read_text())
     names = MapNames(tuple(th["names"]["receptors"]), tuple(th["names"]["channels"]))
     ident["identifiability"] = json.loads((results["identify"].path / "identifiability.json").read_text())
+    ident["convergence"] = convergence(json.loads((results["identify"].path / "history.json").read_text()))
     lad = results["ladder"].result
     ident["parameter_recovery"] = parameter_recovery(ident, config_json(cfg)["world"], names, ident["identifiability"],
                                                      effective=lad["effective_truth"])
@@ -153,6 +154,23 @@ def collect_scores(cfg: RunConfig, results: dict[str, StageResult]) -> dict[str,
         "instrument_seconds": {k: v["instrument_seconds"] for k, v in scans.items()},
         "runtime_seconds": {k: round(v.seconds, 3) for k, v in results.items()},
     }
+
+
+def convergence(history: list[dict]) -> list[dict]:
+    """The fit's loss against the number of loss evaluations (every simulated parameter
+    set): one row per CMA-ES generation and per later phase, evaluations cumulative."""
+    rows, done, cma_base = [], 0, None
+    for h in history:
+        step = "start" if h["step"] == 0 else str(h["step"])
+        if step.startswith("cmaes"):  # CMA-ES counts its evaluations across its restarts
+            cma_base = done if cma_base is None else cma_base
+            rows += [{"phase": step, "evaluations": cma_base + int(e), "train_loss": float(loss)} for e, loss in h.get("curve", [])]
+            done = cma_base + int(h.get("evaluations", 0))
+        else:
+            done += int(h.get("evaluations", 0))
+        rows.append({"phase": step, "evaluations": done, "train_loss": float(h["train_loss"]),
+                     "validation_loss": float(h["validation_loss"])})
+    return rows
 
 
 def _function_scores(fn: dict) -> dict:

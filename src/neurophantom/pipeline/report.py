@@ -12,7 +12,7 @@ import numpy as np
 
 from ..report.headline import LADDER_STEPS, get, headline, modalities
 from ..report.html import write_report
-from ..report.plots import (correlation_histogram, identifiability_figure, ladder_figure, recall_bars,
+from ..report.plots import (convergence_figure, correlation_histogram, identifiability_figure, ladder_figure, recall_bars,
                             representative_columns, smooth, traces_figure)
 from ..validate.activity import trace_correlation
 from .config import RunConfig, config_json
@@ -97,6 +97,10 @@ def _figures(scores: Mapping[str, Any], results: Mapping[str, StageResult]) -> d
         params = _identifiability_rows(scores)
         figs["identifiability/Fisher spectrum and 95% intervals of the learned parameters (fixed ones are not "
              "estimated: see the table)"] = identifiability_figure(ident["eigenvalues"], params)
+    conv = get(scores, "identification.convergence", []) or []
+    if conv:
+        figs["identifiability/convergence of the fit: best training loss against simulated parameter sets (CMA-ES "
+             "generations, then the least-squares refinement); crosses the validation loss of each phase"] = convergence_figure(conv)
     ladders = {m: scores.get(k) for m, k in (("barcoded ExM", "ladder"), ("synchrotron + Rosetta", "ladder_rosetta"))
                if scores.get(k)}
     if ladders:

@@ -299,3 +299,27 @@ def ladder_figure(ladders: Mapping[str, Sequence[Mapping]], steps: Mapping[str, 
               frameon=False)
     ax.set_title("blame ladder: what each step of the pipeline costs", fontsize=10)
     return png_bytes(fig)
+
+
+def convergence_figure(rows: Sequence[Mapping]) -> bytes:
+    """The fit's convergence: best training loss against loss evaluations (CMA-ES
+    generations as a line per restart, later phases as points), with each phase's
+    validation loss where it was measured."""
+    if not rows:
+        raise NeurophantomError("convergence_figure needs at least one row")
+    fig, ax = plt.subplots(figsize=(7.0, 3.4))
+    phases = list(dict.fromkeys(str(r["phase"]) for r in rows))
+    for j, ph in enumerate(phases):
+        sel = [r for r in rows if str(r["phase"]) == ph]
+        x = [max(int(r["evaluations"]), 1) for r in sel]
+        y = [float(r["train_loss"]) for r in sel]
+        ax.plot(x, y, "-" if len(sel) > 2 else "o", color=f"C{j % 10}", lw=1.2, ms=4, label=f"{ph} (training)")
+        val = [(max(int(r["evaluations"]), 1), float(r["validation_loss"])) for r in sel if r.get("validation_loss") is not None]
+        if val:
+            ax.plot(*zip(*val), "x", color=f"C{j % 10}", ms=6, label=f"{ph} (validation)")
+    ax.set_xscale("log")
+    ax.set_xlabel("loss evaluations (simulated parameter sets)")
+    ax.set_ylabel("loss (robust chi-square per neuron-frame)")
+    ax.legend(fontsize=7, ncol=2, frameon=False)
+    ax.set_title("identification: convergence of the fit", fontsize=10)
+    return png_bytes(fig)

@@ -160,8 +160,10 @@ def _numbers(kind: str, kv: dict[str, str], part: str) -> dict[str, float]:
     for key, field in _KEYS[kind].items():
         if key in kv:
             val = kv.pop(key)
-            if len(val) > 64 or not re.fullmatch(_NUM, val) or not np.isfinite(float(val)):
-                raise NeurophantomError(f"protocol field {key}={val[:40]!r} in {part[:60]!r} is not a finite number")
+            if len(val) > 64 or not re.fullmatch(_NUM, val):
+                raise NeurophantomError(f"protocol field {key}={val[:40]!r} in {part[:60]!r} is not a number")
+            if not np.isfinite(float(val)):
+                raise NeurophantomError(f"protocol field {key}={val!r} in {part[:60]!r} is not a finite number")
             out[field] = float(val)
     return out
 
