@@ -88,10 +88,15 @@ class Pools:
     E_mV: np.ndarray
     tau_ms: np.ndarray
 
-    def __post_init__(self):
-        k = np.shape(self.E_mV)[0]
-        if np.shape(self.release)[0] != k or np.shape(self.action_nS) != np.shape(self.release) or np.shape(self.tau_ms) != (k,):
-            raise NeurophantomError("pools: release and action must be (K, N), E_mV and tau_ms (K,)")
+    def check(self, n: int) -> "Pools":
+        """Validated float64 copy for ``n`` neurons (one-line error otherwise)."""
+        arr = [np.asarray(a, dtype=np.float64) for a in self.tree_flatten()[0]]
+        k = arr[2].shape[-1] if arr[2].ndim else -1
+        if arr[0].shape[-2:] != (k, n) or arr[1].shape != arr[0].shape or arr[3].shape != arr[2].shape:
+            raise NeurophantomError(f"pools: release and action must be (K, {n}), E_mV and tau_ms (K,)")
+        if not (np.all(np.isfinite(np.concatenate([a.ravel() for a in arr]))) and np.all(arr[3] > 0)):
+            raise NeurophantomError("pools: values must be finite and tau_ms > 0")
+        return Pools(*arr)
 
     def tree_flatten(self):
         return (self.release, self.action_nS, self.E_mV, self.tau_ms), None
@@ -137,8 +142,12 @@ def _stdp(ex: Extra, s, pre, post, mask, rule, dp, dm):
     return ex._replace(f=f, x_pre=x + s, y_post=y + s)
 
 
-@functools.partial(jax.jit, static_argnames=("dt_ms", "sample_every", "record", "k_record", "k_deliver", "rule"))
-def _run(model, drive, state, extra, key, pools, mask, *, dt_ms, sample_every, record, k_record, k_deliver, rule):
+_STATIC = ("dt_ms", "sample_every", "record", "k_record", "k_deliver", "rule", "spikes")
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _run(model, drive, state, extra, key, pools, mask, *, dt_ms, sample_every, record, k_record, k_deliver, rule,
+         spikes=True):
     n = model.meta.n
     base = make_consts(model, drive, dt_ms, k_record, k_deliver)
     if pools is not None:
@@ -168,14 +177,17 @@ def _run(model, drive, state, extra, key, pools, mask, *, dt_ms, sample_every, r
             ex = _stdp(ex, s, pre, post, mask, rule, dp, dm)
         if pools is not None:
             ex = ex._replace(c=ex.c * p_decay + release @ s)
-        return (st, ex), (ids, frac, count, ex.c)
+        return (st, ex), ((ids, frac, count, ex.c) if spikes else None)
 
     def block(carry, inp):
         obs = observe(model, carry[0], record)
         carry, out = jax.lax.scan(one, carry, inp)
         return carry, (obs, out)
 
-    (state, extra), (obs, (ids, frac, count, c)) = jax.lax.scan(block, (state, extra), xs)
+    (state, extra), (obs, out) = jax.lax.scan(block, (state, extra), xs)
+    if not spikes:
+        return state, extra, obs
+    ids, frac, count, c = out
     return state, extra, obs, ids.reshape(n_steps, -1), frac.reshape(n_steps, -1), count.reshape(n_steps), c[:, 0]
 
 
@@ -216,9 +228,7 @@ def simulate_hidden(
     n_edges = model.meta.n_event_edges
     mask = jnp.asarray(plastic_mask(model, stdp) if stdp is not None else np.zeros(n_edges, bool))
     if pools is not None:
-        if np.shape(pools.release)[1] != model.meta.n:
-            raise NeurophantomError(f"pools act on {np.shape(pools.release)[1]} neurons, the model has {model.meta.n}")
-        pools = Pools(*(jnp.asarray(np.asarray(a, dtype=np.float64), dt_) for a in pools.tree_flatten()[0]))
+        pools = Pools(*(jnp.asarray(a, dt_) for a in pools.check(model.meta.n).tree_flatten()[0]))
     k = 0 if pools is None else int(pools.E_mV.shape[0])
     extra = Extra(jnp.ones((n_edges,), dt_), jnp.zeros((model.meta.n,), dt_), jnp.zeros((model.meta.n,), dt_),
                   jnp.zeros((max(k, 1),), dt_) if pools is None else jnp.zeros((k,), dt_))
@@ -248,3 +258,45 @@ def _recording(model, obs, names, ids, frac, count, dt_ms, every, n_steps, k_rec
                      spike_times_ms=t[order], spike_step_times_ms=ts[order],
                      metadata={"duration_ms": float(n_steps * dt_ms), "engine": "neurophantom exp_euler (hidden)",
                                "dtype": model.meta.dtype})
+
+
+def simulate_hidden_batch(
+    model: Model,
+    stimulus: Stimulus,
+    keys: jax.Array,
+    pools: Pools,
+    *,
+    dt_ms: float,
+    stdp: STDP | None = None,
+    record: Sequence[str] = ("v",),
+    sample_dt_ms: float | None = None,
+) -> dict[str, np.ndarray]:
+    """Many runs of one model at once (``jax.vmap``): run ``b`` uses ``keys[b]`` and pool
+    arrays ``pools.*[b]`` (stacked on a leading axis; zero action for runs without them).
+
+    Returns each recorded variable as (runs, samples, N). Spikes are not returned.
+    """
+    n_steps, every = _steps(stimulus.duration_ms, dt_ms, sample_dt_ms)
+    names = record_names(model, record)
+    drive = compile_drive(stimulus, model, dt_ms=dt_ms, n_steps=n_steps)
+    state = init_state(model, drive)
+    dt_ = model.params["C_pF"].dtype
+    n, n_edges = model.meta.n, model.meta.n_event_edges
+    if not model.meta.has_spiking:
+        raise NeurophantomError("hidden processes act through spikes: the model has no spiking neurons")
+    mask = jnp.asarray(plastic_mask(model, stdp) if stdp is not None else np.zeros(n_edges, bool))
+    pools = Pools(*(jnp.asarray(a, dt_) for a in pools.check(n).tree_flatten()[0]))
+    if pools.E_mV.ndim != 2 or pools.E_mV.shape[0] != keys.shape[0]:
+        raise NeurophantomError(f"batched pools need a leading axis of {keys.shape[0]} runs")
+    k = int(pools.E_mV.shape[1])
+    extra = Extra(jnp.ones((n_edges,), dt_), jnp.zeros((n,), dt_), jnp.zeros((n,), dt_), jnp.zeros((k,), dt_))
+    k_rec, k_del = default_k_record(n), default_k_deliver(n)
+
+    obs = _run_batch(model, drive, state, extra, keys, pools, mask, dt_ms=float(dt_ms), sample_every=every,
+                     record=names, k_record=k_rec, k_deliver=k_del, rule=stdp)
+    return {nm: np.asarray(obs[nm]) for nm in names}
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _run_batch(model, drive, state, extra, keys, pools, mask, **static):
+    return jax.vmap(lambda key, pl: _run(model, drive, state, extra, key, pl, mask, spikes=False, **static)[2])(keys, pools)
