@@ -67,6 +67,9 @@ class STDP(BaseModel):
     tau_plus_ms: float = Field(16.8, gt=0)
     tau_minus_ms: float = Field(33.7, gt=0)
     f_max: float = Field(4.0, gt=0, description="upper bound of the count factor (scanned count = 1)")
+    slot_capacity: float | None = Field(
+        None, gt=0, description="most receptors a synapse holds, as a multiple of the median plastic synapse of its "
+        "type; a synapse already at or above it does not potentiate (receptor slots; Lisman & Raghavachari 2006)")
     receptors: tuple[str, ...] = Field(("ampa", "nmda"), min_length=1, description="receptor types that learn")
 
 
@@ -126,6 +129,33 @@ def plastic_mask(model: Model, rule: STDP) -> np.ndarray:
     return np.isin(rec, [model.meta.receptors.index(r) for r in rule.receptors])
 
 
+def upper_bound(model: Model, rule: STDP) -> np.ndarray:
+    """Per event edge: the largest count factor (``f_max``, or the slot capacity if lower, never below 1)."""
+    mask = plastic_mask(model, rule)
+    w0 = np.asarray(model.params["w_event_nS"], dtype=np.float64)
+    bound = np.full(w0.shape, rule.f_max)
+    if rule.slot_capacity is not None and mask.any():
+        rec = np.asarray(model.index["ev_slot"]) // model.meta.n
+        for r in np.unique(rec[mask]):
+            sel = mask & (rec == r)
+            cap = rule.slot_capacity * np.median(w0[sel])
+            bound[sel] = np.minimum(rule.f_max, np.maximum(1.0, cap / w0[sel]))
+    return bound
+
+
+def _bounds(model: Model, rule: STDP | None, learn) -> np.ndarray:
+    """Per event edge: its count-factor bound where it learns, 0 where it does not."""
+    if rule is None:
+        return np.zeros(model.meta.n_event_edges)
+    mask = plastic_mask(model, rule)
+    if learn is not None:
+        learn = np.asarray(learn, dtype=bool)
+        if learn.shape != mask.shape:
+            raise NeurophantomError(f"learn must be one flag per event edge ({mask.shape[0]}), got {learn.shape}")
+        mask &= learn
+    return np.where(mask, upper_bound(model, rule), 0.0)
+
+
 def _with_weights(consts, f, idx):
     """Step constants with the event weights scaled by ``f`` (padding entries stay 0)."""
     one = jnp.ones((1,), f.dtype)
@@ -135,10 +165,13 @@ def _with_weights(consts, f, idx):
 
 
 def _stdp(ex: Extra, s, pre, post, mask, rule, dp, dm):
-    """One step of the trace rule: decayed traces pair this step's spikes, then spikes add."""
+    """One step of the trace rule: decayed traces pair this step's spikes, then spikes add.
+
+    ``mask`` is the per-edge upper bound of the count factor, 0 where the edge does not learn.
+    """
     x, y = ex.x_pre * dp, ex.y_post * dm
     df = rule.a_plus * x[pre] * s[post] - rule.a_minus * y[post] * s[pre]
-    f = jnp.clip(ex.f + jnp.where(mask, df, 0.0), 0.0, rule.f_max)
+    f = jnp.where(mask > 0, jnp.clip(ex.f + df, 0.0, mask), ex.f)
     return ex._replace(f=f, x_pre=x + s, y_post=y + s)
 
 
@@ -211,12 +244,14 @@ def simulate_hidden(
     record: Sequence[str] = ("v",),
     sample_dt_ms: float | None = None,
     key: jax.Array | None = None,
+    learn: np.ndarray | None = None,
 ) -> HiddenRun:
     """Simulate a spiking ``model`` with optional STDP and slow pools (see module docstring).
 
     With neither, this is :func:`~neurophantom.engine.simulate` (use that: it is faster).
     One compiled call, no segments: meant for the small worlds of the hidden-process
-    studies.
+    studies. ``learn`` (one flag per event edge, model order) restricts which of the
+    rule's synapses learn (default: all of its receptor types).
     """
     if not model.meta.has_spiking:
         raise NeurophantomError("hidden processes act through spikes: the model has no spiking neurons")
@@ -226,7 +261,7 @@ def simulate_hidden(
     state: State = init_state(model, drive)
     dt_ = model.params["C_pF"].dtype
     n_edges = model.meta.n_event_edges
-    mask = jnp.asarray(plastic_mask(model, stdp) if stdp is not None else np.zeros(n_edges, bool))
+    mask = jnp.asarray(_bounds(model, stdp, learn), dt_)
     if pools is not None:
         pools = Pools(*(jnp.asarray(a, dt_) for a in pools.check(model.meta.n).tree_flatten()[0]))
     k = 0 if pools is None else int(pools.E_mV.shape[0])
@@ -270,6 +305,7 @@ def simulate_hidden_batch(
     stdp: STDP | None = None,
     record: Sequence[str] = ("v",),
     sample_dt_ms: float | None = None,
+    learn: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Many runs of one model at once (``jax.vmap``): run ``b`` uses ``keys[b]`` and pool
     arrays ``pools.*[b]`` (stacked on a leading axis; zero action for runs without them).
@@ -284,7 +320,7 @@ def simulate_hidden_batch(
     n, n_edges = model.meta.n, model.meta.n_event_edges
     if not model.meta.has_spiking:
         raise NeurophantomError("hidden processes act through spikes: the model has no spiking neurons")
-    mask = jnp.asarray(plastic_mask(model, stdp) if stdp is not None else np.zeros(n_edges, bool))
+    mask = jnp.asarray(_bounds(model, stdp, learn), dt_)
     pools = Pools(*(jnp.asarray(a, dt_) for a in pools.check(n).tree_flatten()[0]))
     if pools.E_mV.ndim != 2 or pools.E_mV.shape[0] != keys.shape[0]:
         raise NeurophantomError(f"batched pools need a leading axis of {keys.shape[0]} runs")
