@@ -161,25 +161,30 @@ def paired_recordings(rule: STDP, *, n_pairs: int = 5) -> tuple[np.ndarray, np.n
     return np.asarray(LAGS_MS), np.asarray(out)
 
 
-def run_hm(trial: HMTrial, seed: int) -> dict:
+def run_hm(trial: HMTrial, seed: int, *, plastic: bool = True) -> dict:
     """The H.M. test on one world: recall before and after teaching for truth, static and plastic emulations.
 
-    Returns ``truth``, ``static`` and ``plastic`` (each ``old_hz``/``new_hz`` before and
-    after), the identified rule, and per emulation kind ``old_recall_ratio`` and
+    Returns recall before teaching (the same for all: the scan) and after it for each
+    of ``truth``, ``static`` and (with ``plastic``) ``plastic`` (``old_hz``, ``new_hz``),
+    the identified rule, and per emulation kind ``old_recall_ratio`` and
     ``new_learning_ratio``.
     """
     circuit, old, new = world(trial, seed)
     scanned = build_model(circuit)  # a perfect static scan of the world before teaching
-    lags, change = paired_recordings(trial.rule)
-    fitted = fit_stdp(lags, change, f_max=trial.rule.f_max, slot_capacity=trial.rule.slot_capacity,
-                      receptors=trial.rule.receptors)
+    kinds = [("truth", trial.rule), ("static", None)]
+    fitted = None
+    if plastic:
+        lags, change = paired_recordings(trial.rule)
+        fitted = fit_stdp(lags, change, f_max=trial.rule.f_max, slot_capacity=trial.rule.slot_capacity,
+                          receptors=trial.rule.receptors)
+        kinds.append(("plastic", fitted))
     before = recall(scanned, circuit, old, new, trial, seed)
     after = {kind: recall(taught(scanned, circuit, new, trial, rule, seed), circuit, old, new, trial, seed)
-             for kind, rule in (("truth", trial.rule), ("static", None), ("plastic", fitted))}
+             for kind, rule in kinds}
     gain = {k: a["new_hz"] - before["new_hz"] for k, a in after.items()}
-    out = {"before": before, "after": after, "identified_rule": fitted.model_dump(mode="json"),
+    out = {"before": before, "after": after, "identified_rule": None if fitted is None else fitted.model_dump(mode="json"),
            "truth_new_fold": after["truth"]["new_hz"] / before["new_hz"] if before["new_hz"] > 0 else float("nan")}
-    for kind in ("static", "plastic"):
+    for kind in [k for k, _ in kinds[1:]]:
         out[kind] = {"old_recall_ratio": after[kind]["old_hz"] / after["truth"]["old_hz"],
                      "new_learning_ratio": gain[kind] / gain["truth"]}
     return out
