@@ -62,3 +62,12 @@ def test_without_hidden_processes_the_run_is_the_plain_engine(pair_model):
     assert np.array_equal(plain.traces["v"], hidden.recording.traces["v"])
     assert np.array_equal(plain.spike_times_ms, hidden.recording.spike_times_ms)
     assert np.all(hidden.count_factor == 1.0)
+
+
+def test_bad_rule_or_mask_is_refused(pair_model):
+    from neurophantom._errors import NeurophantomError
+
+    with pytest.raises(NeurophantomError, match="lacks"):
+        simulate_hidden(pair_model, _pairing(5.0), dt_ms=DT_MS, stdp=STDP(receptors=("nmda",)))
+    with pytest.raises(NeurophantomError, match="one flag per event edge"):
+        simulate_hidden(pair_model, _pairing(5.0), dt_ms=DT_MS, stdp=RULE, learn=np.ones(3, bool))

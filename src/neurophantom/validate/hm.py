@@ -34,7 +34,6 @@ from __future__ import annotations
 import jax
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.optimize import curve_fit
 
 from ..biophysics import build_model
 from ..biophysics.model import Model
