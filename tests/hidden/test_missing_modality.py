@@ -11,12 +11,7 @@ import numpy as np
 import pytest
 
 from neurophantom._errors import NeurophantomError
-from neurophantom.biophysics import build_model
-from neurophantom.engine import simulate
-from neurophantom.engine.hidden import simulate_hidden
 from neurophantom.identify.residuals import residual_test
-from neurophantom.sources import organoid
-from neurophantom.sources.hidden import ModulatorConfig, modulator_pools
 from neurophantom.validate.missing_modality import WorldTrial, shared_worlds
 
 BINS, N = 60, 20
@@ -89,13 +84,3 @@ def test_a_strong_hidden_modulator_is_detected_and_called_slow(worlds):
     assert sum(r["kind"] == "slow" for r in hidden if r["detected"]) >= 8
     # Control: the same test statistic is larger with the modulator than without it.
     assert np.median([r["z_slow"] for r in hidden]) > np.median([r["z_slow"] for r in null]) + 2.0
-
-
-def test_a_modulator_at_strength_zero_leaves_the_world_bit_identical():
-    circuit = organoid.build(organoid.Config(seed=3, n_neurons=12, n_patterns=0))
-    model = build_model(circuit)
-    stim = organoid.background_stimulus(circuit, 100.0)
-    plain = simulate(model, stim, dt_ms=0.1)
-    off = simulate_hidden(model, stim, dt_ms=0.1, pools=modulator_pools(circuit, ModulatorConfig(strength_nS=0.0), 3))
-    assert np.array_equal(plain.traces["v"], off.recording.traces["v"])
-    assert np.array_equal(plain.spike_times_ms, off.recording.spike_times_ms)

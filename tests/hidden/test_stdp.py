@@ -9,6 +9,7 @@ import pytest
 from neurophantom.biophysics import build_model
 from neurophantom.engine import simulate
 from neurophantom.engine.hidden import STDP, simulate_hidden, stdp_window
+from neurophantom.sources.hidden import ModulatorConfig, modulator_pools
 from neurophantom.sources.minimal import hh_cells
 from neurophantom.types.stimulus import Pulses, Step, Stimulus
 
@@ -55,13 +56,16 @@ def test_learned_weight_is_what_the_model_carries(pair_model):
 
 
 def test_without_hidden_processes_the_run_is_the_plain_engine(pair_model):
-    """No rule, no pools: spikes and voltages bit-identical to simulate()."""
+    """No rule and no pools, or a modulator at strength 0: bit-identical to simulate()."""
     stim = _pairing(5.0)
     plain = simulate(pair_model, stim, dt_ms=DT_MS)
-    hidden = simulate_hidden(pair_model, stim, dt_ms=DT_MS)
-    assert np.array_equal(plain.traces["v"], hidden.recording.traces["v"])
-    assert np.array_equal(plain.spike_times_ms, hidden.recording.spike_times_ms)
-    assert np.all(hidden.count_factor == 1.0)
+    circuit = hh_cells(2, edges=[(0, 1, "ampa", 5.0)])
+    off = modulator_pools(circuit, ModulatorConfig(strength_nS=0.0, source_types=("n",)), seed=3)
+    assert np.all(off.release > 0)  # the modulator is released; it only has no receptors to act on
+    for hidden in (simulate_hidden(pair_model, stim, dt_ms=DT_MS), simulate_hidden(pair_model, stim, dt_ms=DT_MS, pools=off)):
+        assert np.array_equal(plain.traces["v"], hidden.recording.traces["v"])
+        assert np.array_equal(plain.spike_times_ms, hidden.recording.spike_times_ms)
+        assert np.all(hidden.count_factor == 1.0)
 
 
 def test_bad_rule_or_mask_is_refused(pair_model):
