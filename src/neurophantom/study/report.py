@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..io import atomic_write_bytes, atomic_write_text
 from .figures import write_figures
+from .kinds import get_kind
 from .page import write_page
 from .tables import metric_columns, results_table, summarise
 
@@ -53,6 +54,9 @@ def write_outputs(out: Path, prep, rows: Sequence[dict[str, Any]], failures: Seq
     results = results_table(rows, axes)
     metrics = metric_columns(results, axes)
     summary = summarise(results, axes, metrics)
+    extra = get_kind(prep.spec.kind).summary_columns
+    if extra is not None and len(summary):
+        summary = extra(summary)
     buf = io.BytesIO()
     results.to_parquet(buf, index=False)
     files = {"results": atomic_write_bytes(out / "results.parquet", buf.getvalue()),

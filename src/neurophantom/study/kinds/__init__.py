@@ -8,7 +8,11 @@ from the finished stage folders. Kinds are independent variants, hence a registr
 - ``pipeline``: the closed loop of ``neurophantom run`` (or the part of it that the
   requested metric groups need), settings = the run config's dotted keys;
 - ``barcode``: barcode capacity and per-molecule decoding error of one barcode
-  configuration (:mod:`neurophantom.validate.barcode_capacity`), settings = its fields.
+  configuration (:mod:`neurophantom.validate.barcode_capacity`), settings = its fields;
+- ``hidden``: missing-modality detection in worlds with a hidden slow process
+  (:mod:`neurophantom.validate.missing_modality`);
+- ``hm``: the H.M. test, plastic truth against static and plastic emulations
+  (:mod:`neurophantom.validate.hm`).
 """
 
 from __future__ import annotations
@@ -44,10 +48,12 @@ class PointKind:
     metric_names: Callable[[Mapping[str, Any]], list[str]]
     #: Modules the stage functions import lazily (imported on each worker up front).
     preload: tuple[str, ...] = ()
+    #: Optional: columns a kind adds to ``summary.csv`` (derived from the summary itself).
+    summary_columns: Callable[[Any], Any] | None = None
 
 
 #: kind name -> module that defines ``KIND`` (imported on first use).
-_MODULES = {"pipeline": ".pipeline", "barcode": ".barcode"}
+_MODULES = {"pipeline": ".pipeline", "barcode": ".barcode", "hidden": ".hidden", "hm": ".hm"}
 
 
 def kind_names() -> list[str]:
