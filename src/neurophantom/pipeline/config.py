@@ -215,7 +215,7 @@ class BehaviourConfig(BaseModel):
 
     model_config = _FROZEN
     task_trials: int = Field(32, ge=2, description="held-out task trials (paired truth/emulation for the ratio interval)")
-    fixed_point_trials: int = Field(8, ge=1, description="held-out trials whose visited states seed the fixed-point search")
+    fixed_point_trials: int = Field(16, ge=1, description="held-out trials whose visited states seed the fixed-point search")
     fixed_point_probes: int = Field(8, ge=1, description="states per trial polished by Newton")
 
 

@@ -7,9 +7,10 @@ integrator holds, in each context, a line of slow points along which the evidenc
 stored (Mante et al. 2013). :func:`describe` finds this description for any performer
 from its dynamics alone:
 
-1. run held-out task trials and keep the states visited where the input has been held
-   in one *condition* for at least ``hold_ms`` (flip-flop: no pulse, tonic input only;
-   context decision: fixation and one context cue, no evidence);
+1. run held-out task trials and keep the state at the end of every stretch in which the
+   input has been held in one *condition* for at least ``hold_ms`` (flip-flop: no
+   pulse, tonic input only; context decision: fixation and one context cue, no
+   evidence);
 2. polish each such state by damped Newton iterations on ``dV/dt = 0`` under that held
    input (for an engine Model, every variable other than V at its steady state,
    :func:`neurophantom.engine.steady.membrane_residual`); keep the converged roots, one
@@ -35,6 +36,7 @@ recurrent dynamics in prefrontal cortex. Nature 503:78-84.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax
@@ -58,7 +60,7 @@ CONDITIONS: dict[str, dict[str, tuple[float, ...]]] = {
 class FixedPointSettings:
     """How fixed points are sought (see the module docstring)."""
 
-    trials: int = 8
+    trials: int = 16
     probes_per_trial: int = 8
     hold_ms: float = 50.0
     newton_steps: int = 30
@@ -79,11 +81,13 @@ def _held(trials: Trials, condition: tuple[float, ...], hold_ms: float) -> np.nd
 
 
 def _probes(v: np.ndarray, held: np.ndarray, per_trial: int) -> np.ndarray:
+    """The state at the end of each held stretch (nearest the fixed point it relaxes
+    towards), at most ``per_trial`` per trial (the last ones)."""
     out = []
     for b in range(v.shape[0]):
-        idx = np.flatnonzero(held[b])
-        if idx.size:
-            out.append(v[b, idx[np.linspace(0, idx.size - 1, min(per_trial, idx.size)).astype(int)]])
+        ends = np.flatnonzero(held[b] & ~np.append(held[b, 1:], False))
+        if ends.size:
+            out.append(v[b, ends[-per_trial:]])
     return np.concatenate(out) if out else np.zeros((0, v.shape[-1]))
 
 
@@ -95,23 +99,35 @@ def _newton(F: Callable, v0: jnp.ndarray, steps: int, max_step: float) -> jnp.nd
     return jax.lax.scan(body, v0, None, length=steps)[0]
 
 
-def _roots(F: Callable, probes: np.ndarray, s: FixedPointSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Converged, distinct roots of ``F`` from ``probes`` and their slowest growth rates."""
+@functools.partial(jax.jit, static_argnames=("field", "steps", "max_step"))
+def _solve(field: Callable, args, probes, *, steps: int, max_step: float):
+    """Newton from every probe; the roots, their residuals and slowest growth rates.
+    ``field(args, v)`` is ``dV/dt``; ``args`` (a pytree) is traced, so one compiled
+    program serves every performer of the same size."""
+    def F(v):
+        return field(args, v)
+
+    v = jax.vmap(lambda v0: _newton(F, v0, steps, max_step))(probes)
+    res = jax.vmap(lambda x: jnp.max(jnp.abs(F(x))))(v)
+    lam = jax.vmap(lambda x: jnp.max(jnp.real(jnp.linalg.eigvals(jax.jacfwd(F)(x)))))(v)
+    return v, res, lam
+
+
+def _roots(field: Callable, args, probes: np.ndarray, s: FixedPointSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Converged, distinct roots of ``field(args, .)`` from ``probes`` and their slowest
+    growth rates (1/ms)."""
     if probes.size == 0:
         return probes, np.zeros(0)
-    solve = jax.jit(jax.vmap(lambda v: _newton(F, v, s.newton_steps, s.max_step_mV)))
-    v = np.asarray(solve(jnp.asarray(probes)))
-    res = np.asarray(jax.vmap(lambda x: jnp.max(jnp.abs(F(x))))(jnp.asarray(v)))
-    v = v[np.isfinite(res) & (res <= s.tol_mV_per_ms)]
-    kept: list[np.ndarray] = []
-    for x in v:
-        if all(np.max(np.abs(x - k)) > s.merge_mV for k in kept):
-            kept.append(x)
-    if not kept:
-        return np.zeros((0, probes.shape[-1])), np.zeros(0)
-    roots = np.stack(kept)
-    lam = jax.vmap(lambda x: jnp.max(jnp.real(jnp.linalg.eigvals(jax.jacfwd(F)(x)))))
-    return roots, np.asarray(jax.jit(lam)(jnp.asarray(roots)))
+    # Pad to the full probe count (repeats merge), so that the program compiles once.
+    full = s.trials * s.probes_per_trial
+    probes = np.concatenate([probes, np.repeat(probes[:1], max(full - len(probes), 0), axis=0)])
+    v, res, lam = (np.asarray(x) for x in _solve(field, args, jnp.asarray(probes), steps=s.newton_steps, max_step=s.max_step_mV))
+    ok = np.isfinite(res) & (res <= s.tol_mV_per_ms)
+    kept: list[int] = []
+    for k in np.flatnonzero(ok):
+        if all(np.max(np.abs(v[k] - v[j])) > s.merge_mV for j in kept):
+            kept.append(k)
+    return (v[kept], lam[kept]) if kept else (np.zeros((0, probes.shape[-1])), np.zeros(0))
 
 
 def _summary(outputs: np.ndarray, lam: np.ndarray, s: FixedPointSettings) -> dict:
@@ -137,26 +153,26 @@ def describe_model(model: Model, interface: Interface, settings: FixedPointSetti
         for k, i in enumerate(ids):
             if i in pos:
                 i_ext[pos[i]] += cur[b, t, k]
-        F = jax.tree_util.Partial(membrane_residual, model, i_ext_pA=jnp.asarray(i_ext))
-        roots, lam = _roots(lambda x: F(x), _probes(v, held, settings.probes_per_trial), settings)
+        roots, lam = _roots(_model_field, (model, jnp.asarray(i_ext)), _probes(v, held, settings.probes_per_trial), settings)
         y = readout(interface, roots[None], model.neuron_ids)[0] if roots.size else np.zeros((0, task.n_outputs))
         out[name] = _summary(y, lam, settings)
     return out
 
 
-def _rate_field(net: RateNetwork, u: np.ndarray) -> Callable:
-    """``dV/dt`` (mV/ms) of the rate network's recurrent units, input units held at ``u``."""
-    unit, W = net.unit, jnp.asarray(net.W)
-    v_in = unit.E_leak_mV + unit.input_gain_mV * jnp.asarray(u)
+def _model_field(args, v):
+    model, i_ext = args
+    return membrane_residual(model, v, i_ext)
 
-    def F(v):
-        full = jnp.concatenate([v_in, v])
-        t = unit.release(full)
-        g_exc = (unit.kappa_exc * t / (unit.kappa_exc * t + 1.0)) @ jax.nn.relu(W).T
-        g_inh = (unit.kappa_inh * t / (unit.kappa_inh * t + 1.0)) @ jax.nn.relu(-W).T
-        return ((unit.E_leak_mV - v) + g_exc * (unit.E_exc_mV - v) + g_inh * (unit.E_inh_mV - v)) / unit.tau_ms
 
-    return F
+def _rate_field(args, v):
+    """``dV/dt`` (mV/ms) of a rate network's recurrent units with the input units held at
+    ``v_in`` (the right-hand side that :func:`neurophantom.sources.trained._step` steps);
+    ``u`` holds the unit model's constants."""
+    W, v_in, u = args
+    t = jax.nn.sigmoid((jnp.concatenate([v_in, v]) - u["vhalf_mV"]) / u["slope_mV"])
+    g_exc = (u["kappa_exc"] * t / (u["kappa_exc"] * t + 1.0)) @ jax.nn.relu(W).T
+    g_inh = (u["kappa_inh"] * t / (u["kappa_inh"] * t + 1.0)) @ jax.nn.relu(-W).T
+    return ((u["E_leak_mV"] - v) + g_exc * (u["E_exc_mV"] - v) + g_inh * (u["E_inh_mV"] - v)) / u["tau_ms"]
 
 
 def describe_rate_network(net: RateNetwork, settings: FixedPointSettings = FixedPointSettings()) -> dict:
@@ -167,7 +183,8 @@ def describe_rate_network(net: RateNetwork, settings: FixedPointSettings = Fixed
     out = {}
     for name, cond in CONDITIONS[task.name].items():
         u = encode_inputs(task, np.asarray(cond, dtype=np.float64)[None, None, :])[0, 0]
-        roots, lam = _roots(_rate_field(net, u), _probes(v, _held(tr, cond, settings.hold_ms), settings.probes_per_trial), settings)
+        args = (jnp.asarray(net.W), jnp.asarray(net.unit.E_leak_mV + net.unit.input_gain_mV * u), net.unit.to_dict())
+        roots, lam = _roots(_rate_field, args, _probes(v, _held(tr, cond, settings.hold_ms), settings.probes_per_trial), settings)
         y = np.asarray(net.unit.release(jnp.asarray(roots))) @ net.C.T + net.d if roots.size else np.zeros((0, task.n_outputs))
         out[name] = _summary(y, lam, settings)
     return out
