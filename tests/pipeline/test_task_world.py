@@ -28,6 +28,7 @@ from neurophantom.pipeline.config import load_run_config
 from neurophantom.pipeline.judge_task import computation_stage, task_function_stage
 from neurophantom.pipeline.learn import _theta_json, reference_library
 from neurophantom.pipeline.main import build_stages, computation_scores, task_function_scores
+from neurophantom.report.headline import headline
 from neurophantom.sources.pretty_printer import Config, build
 from neurophantom.sources.tasks import get_task, make_trials
 from neurophantom.types import Circuit, Provenance
@@ -84,6 +85,9 @@ def test_preset_builds_the_task_graph_and_writes_the_contract_keys(judged):
         assert np.isfinite(fn[key]), key
     assert fn["task"] == "flipflop" and len(fn["ratio_ci95"]) == 2
     assert np.isfinite(comp["distance"]) and comp["emulation"]["hold"]["n_attracting"] >= 1
+    # The report's headline names the task, with the paired interval of the ratio.
+    row = [r for r in headline({"function": fn, "emulation": {"trace_correlation": 0.5}}).rows if r.group == "function"][0]
+    assert row.label == "flipflop task score above chance kept" and "[" in row.cells[0], row
 
 
 @pytest.mark.parametrize("task", ["flipflop", "context_decision"])
