@@ -14,6 +14,8 @@ from neurophantom.cli import main
         (["--set", "world.receptor_predictability=1.5"], "run config world.receptor_predictability"),
         (["--set", "world.no_such_field=1"], "run config world.no_such_field"),
         (["--config", "/no/such/file.yaml"], "config file not found"),
+        (["--preset", "pretty-printer", "--set", "world.task=sudoku"], "run config world.task"),
+        (["--preset", "pretty-printer", "--set", "recording.heldout_cells=100"], "100 cells of a 77-neuron world"),
     ],
 )
 def test_bad_run_config_exits_2_with_one_line(capsys, tmp_path, args, needle):

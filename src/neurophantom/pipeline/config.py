@@ -29,7 +29,12 @@ class WorldConfig(BaseModel):
     """The ground truth's hidden rules and the specimens drawn from them."""
 
     model_config = _FROZEN
-    source: Literal["organoid"] = "organoid"
+    #: ``organoid`` (memories in receptor densities) or ``pretty-printer`` (a compiled
+    #: task circuit, :mod:`neurophantom.sources.pretty_printer`: every specimen is the
+    #: packaged seed-0 circuit of ``task``, folded into its own tissue; ``n_neurons`` and
+    #: the pattern fields do not apply).
+    source: Literal["organoid", "pretty-printer"] = "organoid"
+    task: Literal["flipflop", "context_decision"] = "flipflop"
     n_neurons: int = Field(48, ge=20)
     n_patterns: int = Field(2, ge=0)
     pattern_size: int = Field(12, ge=2)
@@ -205,11 +210,20 @@ class FunctionConfig(BaseModel):
     recall_dt_ms: float = Field(0.1, gt=0)
 
 
+class BehaviourConfig(BaseModel):
+    """How a task world's function and computation are judged (pretty-printer preset)."""
+
+    model_config = _FROZEN
+    task_trials: int = Field(32, ge=2, description="held-out task trials (paired truth/emulation for the ratio interval)")
+    fixed_point_trials: int = Field(16, ge=1, description="held-out trials whose visited states seed the fixed-point search")
+    fixed_point_probes: int = Field(8, ge=1, description="states per trial polished by Newton")
+
+
 class RunConfig(BaseModel):
     """Everything ``neurophantom run`` does."""
 
     model_config = _FROZEN
-    preset: Literal["organoid"] = "organoid"
+    preset: Literal["organoid", "pretty-printer"] = "organoid"
     seed: int = Field(0, ge=0)
     world: WorldConfig = Field(default_factory=WorldConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
@@ -217,9 +231,20 @@ class RunConfig(BaseModel):
     identify: IdentifyConfig = Field(default_factory=IdentifyConfig)
     emulation: EmulationConfig = Field(default_factory=EmulationConfig)
     function: FunctionConfig = Field(default_factory=FunctionConfig)
+    behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig)
 
 
-PRESETS: dict[str, dict] = {"organoid": {}}
+#: The pretty-printer world: the compiled task circuit's own (default) biophysics, since
+#: other constants would detune the computation it was compiled for; graded neurons of
+#: 1000 um^2 (about 10 pF, 0.5 nS of leak: 20 pA holds one 40 mV above rest, the task
+#: interface's unit drive), so the live-imaging currents are about 1/40 of the organoid's.
+PRETTY_PRINTER: dict = {
+    "world": {"source": "pretty-printer", "task": "flipflop", "biophysics": {}},
+    "recording": {"mapping_pA": 60.0, "mapping_step_pA": 15.0, "mapping_wide_pA": (10.0, 20.0), "heldout_pA": 15.0,
+                  "heldout_cells": 12},
+}
+
+PRESETS: dict[str, dict] = {"organoid": {}, "pretty-printer": PRETTY_PRINTER}
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:
@@ -285,22 +310,28 @@ def check_run(cfg: RunConfig) -> None:
         raise NeurophantomError(f"run config identify.validation_protocols ({ident.validation_protocols}) must be fewer "
                                 f"than recording.mapping_protocols ({r.mapping_protocols}): some are needed for learning")
     for name, k in (("mapping_cells (x2 on step protocols)", 2 * r.mapping_cells), ("heldout_cells", r.heldout_cells)):
-        if k > w.n_neurons:
-            raise NeurophantomError(f"run config recording.{name}: {k} cells of a {w.n_neurons}-neuron world")
+        if k > world_neurons(w):
+            raise NeurophantomError(f"run config recording.{name}: {k} cells of a {world_neurons(w)}-neuron world")
     _check_stage_configs(cfg)
 
 
-def _check_stage_configs(cfg: RunConfig) -> None:
-    """Build each stage's config object once, as the stages will (errors name the field)."""
-    from ..biophysics.library import preset
-    from ..instruments.dynamic import imaging_config, parse_protocol
-    from ..instruments.static import instrument_config
-    from ..reconstruct import ReconstructConfig
+def world_neurons(w: WorldConfig) -> int:
+    """Neurons of each specimen: ``n_neurons``, or the packaged task circuit's count."""
+    if w.source == "organoid":
+        return w.n_neurons
+    from ..io import read_json
+    from ..sources.pretty_printer import circuit_cache_path
+
+    return int(read_json(circuit_cache_path(w.task, 0) / "circuit.json", "pretty-printer circuit header")["counts"]["neurons"])
+
+
+def _check_world(w: WorldConfig) -> None:
+    """The organoid's own options (a task world has none beyond its task)."""
     from ..sources.organoid import Config as OrganoidConfig
     from ..sources.organoid_cells import type_counts
-    from ..tissue.config import TissueConfig
 
-    w, r, scan = cfg.world, cfg.recording, cfg.scan
+    if w.source != "organoid":
+        return
     try:
         o = OrganoidConfig(n_neurons=w.n_neurons, n_patterns=w.n_patterns, pattern_size=w.pattern_size,
                            memory_strength=w.memory_strength, receptor_predictability=w.receptor_predictability)
@@ -310,6 +341,18 @@ def _check_stage_configs(cfg: RunConfig) -> None:
     if o.n_patterns * o.pattern_size > n_pyr:
         raise NeurophantomError(f"run config world: {o.n_patterns} patterns of {o.pattern_size} cells need more than "
                                 f"the {n_pyr} pyramidal cells of {o.n_neurons} neurons")
+
+
+def _check_stage_configs(cfg: RunConfig) -> None:
+    """Build each stage's config object once, as the stages will (errors name the field)."""
+    from ..biophysics.library import preset
+    from ..instruments.dynamic import imaging_config, parse_protocol
+    from ..instruments.static import instrument_config
+    from ..reconstruct import ReconstructConfig
+    from ..tissue.config import TissueConfig
+
+    w, r, scan = cfg.world, cfg.recording, cfg.scan
+    _check_world(w)
     try:
         preset("default").override(w.biophysics)
     except NeurophantomError as exc:
@@ -354,4 +397,10 @@ def _merge(a: dict, b: dict) -> dict:
 
 
 def config_json(cfg: RunConfig) -> dict:
-    return json.loads(cfg.model_dump_json())
+    """The config as JSON; an organoid run's leaves out what only task worlds read, so
+    that its stage keys are those it had before task worlds existed."""
+    c = json.loads(cfg.model_dump_json())
+    if cfg.world.source == "organoid":
+        c["world"].pop("task")
+        c.pop("behaviour")
+    return c

@@ -48,6 +48,19 @@ def _recall(model, patterns, excitatory, background, cfg) -> dict:
     return memory_recall(model, patterns, excitatory_ids=excitatory, background=background, seed=int(cfg["seed"]), protocol=proto).to_dict()
 
 
+def load_theta(identify_dir: Path) -> tuple[dict, MapNames]:
+    """The fitted map of an ``identify`` stage folder."""
+    tj = json.loads((identify_dir / "theta.json").read_text())
+    return _theta_from_json(tj["theta"]), MapNames(tuple(tj["names"]["receptors"]), tuple(tj["names"]["channels"]))
+
+
+def emulation_model(circuit: Circuit, theta, names: MapNames, cfg: Mapping[str, Any]):
+    """The emulation of a recovered ``circuit``: the fitted map (extended by the library
+    to types it never saw) applied to the circuit as the method measured it."""
+    th, nm = extend_map(theta, names, circuit, reference_library())
+    return apply_map(th, make_template(calibrated(circuit, cfg), reference_library(), transmission=cfg["world"]["transmission"]), nm)
+
+
 def function_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """Memory recall of truth, barcoded emulation and Rosetta emulation."""
     from ..validate.memory import recall_inputs
@@ -56,9 +69,7 @@ def function_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
     inp = recall_inputs(truth)
     tr = cfg["world"]["transmission"]
     result = {"truth": _recall(build_model(truth, transmission=tr), inp.patterns, inp.excitatory_ids, inp.background, cfg)}
-    tj = json.loads((inputs["identify"] / "theta.json").read_text())
-    theta = _theta_from_json(tj["theta"])
-    names = MapNames(tuple(tj["names"]["receptors"]), tuple(tj["names"]["channels"]))
+    theta, names = load_theta(inputs["identify"])
     pos = truth.neurons[["x_um", "y_um", "z_um"]].to_numpy()
     held = _held_out(inputs["record_heldout"]) if "record_heldout" in inputs else []
     for label, path in (("emulation", inputs["recon_heldout"]), ("rosetta", inputs["rosetta"] / "circuit")):
@@ -66,8 +77,7 @@ def function_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]
         mapping = register(truth.neuron_ids, pos, circuit).mapping()
         patterns = [[mapping[i] for i in p if i in mapping] for p in inp.patterns]
         excitatory = [mapping[i] for i in inp.excitatory_ids if i in mapping]
-        th, nm = extend_map(theta, names, circuit, reference_library())
-        model = apply_map(th, make_template(calibrated(circuit, cfg), reference_library(), transmission=tr), nm)
+        model = emulation_model(circuit, theta, names, cfg)
         try:
             result[label] = _recall(model, patterns, excitatory, _map_stimulus(inp.background, mapping), cfg)
         except NeurophantomError as exc:

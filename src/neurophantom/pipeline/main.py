@@ -4,8 +4,11 @@
                 │                                        held-out specimen: barcoded and
                 └──> scan ──> reconstruct ──> score      receptor-blind scans
     identify (train recon + recordings) ──> emulate (held-out scan alone) ──> function
-    rosetta (train barcodes -> held-out blind scan) ─┘
+    rosetta (train barcodes -> held-out blind scan) ─┘                 (task world: + computation)
     report: scores.json + report.html
+
+A task world (``--preset pretty-printer``) has the same graph; its ``function`` stage
+scores the task (:mod:`.judge_task`) and a ``computation`` stage infers fixed points.
 
 Every stage's config is the slice of the run config it reads, so changing, say, the
 Rosetta sampling fraction reruns only ``rosetta``, ``emulate``, ``function`` and the report.
@@ -21,6 +24,7 @@ from typing import Any, Callable
 from ..io import atomic_write_json
 from .config import RunConfig, config_json
 from .judge import function_stage, parameter_recovery
+from .judge_task import computation_stage, task_function_stage
 from .ladder import ladder_stage
 from .learn import emulate_stage, identify_stage, rosetta_stage
 from .runner import Stage, StageResult, run_pipeline
@@ -33,7 +37,7 @@ from .specimen import record_stage, scan_stage, tissue_stage, truth_stage
 SPECIMEN_VERSION = "9"
 METHOD_VERSION = "10"
 CODE_VERSION = f"{SPECIMEN_VERSION}.{METHOD_VERSION}"
-_METHOD_STAGES = ("identify", "rosetta", "emulate", "function", "ladder")
+_METHOD_STAGES = ("identify", "rosetta", "emulate", "function", "computation", "ladder")
 
 
 def reconstruct_stage(out: Path, inputs, cfg) -> dict:
@@ -94,7 +98,13 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     add("emulate", _renamed(emulate_stage, ren_e, sub={"recon_heldout": "recon"}), {**learn_cfg, "emulation": c["emulation"]}, list(ren_e))
     ren_f = {"tissue_heldout": "tissue", "identify": "identify", "recon_heldout_barcoded": "recon_heldout", "rosetta": "rosetta",
              "record_heldout": "record_heldout"}
-    add("function", _renamed(function_stage, ren_f, sub={"recon_heldout": "recon"}), {**learn_cfg, "function": c["function"]}, list(ren_f))
+    if world["source"] == "organoid":
+        add("function", _renamed(function_stage, ren_f, sub={"recon_heldout": "recon"}), {**learn_cfg, "function": c["function"]}, list(ren_f))
+    else:
+        ren_f.pop("record_heldout")
+        task_cfg = {**learn_cfg, "behaviour": c["behaviour"]}
+        add("function", _renamed(task_function_stage, ren_f, sub={"recon_heldout": "recon"}), task_cfg, list(ren_f))
+        add("computation", _renamed(computation_stage, ren_f, sub={"recon_heldout": "recon"}), task_cfg, list(ren_f))
     ren_l = {"tissue_heldout": "tissue_heldout", "record_heldout": "record_heldout", "recon_heldout_barcoded": "recon_heldout",
              "identify": "identify", "rosetta": "rosetta"}
     ren_l.update({f"tissue_train{k}": f"tissue_train{k}" for k in range(n_train)})
@@ -143,12 +153,14 @@ def collect_scores(cfg: RunConfig, results: dict[str, StageResult]) -> dict[str,
     em["spike_coincidence_gamma"] = fn["emulation"].get("spike_coincidence", {}).get("mean_gamma")
     em["rosetta_spike_coincidence_gamma"] = fn["rosetta"].get("spike_coincidence", {}).get("mean_gamma")
     scans = {k[len("scan_"):]: v.result for k, v in results.items() if k.startswith("scan_")}
+    task = {"computation": computation_scores(results["computation"].result)} if "computation" in results else {}
     return {
         "reconstruction": results["score_heldout"].result,
         "reconstruction_train": {k[len("score_"):]: v.result for k, v in results.items() if k.startswith("score_train")},
         "identification": ident,
         "emulation": em,
-        "function": _function_scores(fn),
+        "function": task_function_scores(fn) if "task" in fn else _function_scores(fn),
+        **task,
         "ladder": lad["ladder"],
         "ladder_rosetta": lad["ladder_rosetta"],
         "instrument_seconds": {k: v["instrument_seconds"] for k, v in scans.items()},
@@ -187,6 +199,35 @@ def _function_scores(fn: dict) -> dict:
         if key == "emulation":
             out["truth_ci95"] = r.get("truth_ci95", [float("nan")] * 2)
     out["details"] = fn
+    return out
+
+
+def task_function_scores(fn: dict) -> dict:
+    """Task scores (fraction correct) of truth, emulations and the shuffled control, and
+    the share of the truth's above-chance score each keeps (paired bootstrap over trials,
+    :func:`neurophantom.validate.task_function.task_ratio`)."""
+    from ..validate.task_function import task_ratio
+
+    out = {"task": fn["task"], "chance": fn["chance"], "truth": fn["truth"]["score"], "emulation": fn["emulation"]["score"],
+           "rosetta_emulation": fn["rosetta"]["score"], "control": fn["control"]["score"]}
+    for key, label in (("emulation", ""), ("rosetta", "rosetta_"), ("control", "control_")):
+        r = task_ratio(fn["truth"], fn[key], fn["task"])
+        out[f"{label}ratio"], out[f"{label}ratio_ci95"], out[f"{label}error"] = r["ratio"], r["ratio_ci95"], r["error"]
+        if key == "emulation":
+            out["truth_above_chance_ci95"] = r["truth_ci95"]
+    out["details"] = fn
+    return out
+
+
+def computation_scores(comp: dict) -> dict:
+    """The inferred computation: distance of each performer's fixed points to the rate
+    network's (output units), the emulation's description, and the reference's."""
+    out = {"method": comp["method"], "distance": comp["emulation"]["distance"]}
+    for label in ("truth", "rosetta", "control"):
+        out[f"{label}_distance"] = comp[label]["distance"]
+    out["emulation"] = comp["emulation"].get("fixed_points")
+    out["rate_network"] = comp["rate_network"]
+    out["details"] = comp
     return out
 
 

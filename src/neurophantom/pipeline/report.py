@@ -85,7 +85,14 @@ def _figures(scores: Mapping[str, Any], results: Mapping[str, StageResult]) -> d
     details = fn.get("details") or {}
     perf = {k: v for k, v in (("truth", "truth"), ("barcoded ExM emulation", "emulation"),
                               ("synchrotron + Rosetta", "rosetta_emulation")) if fn.get(v) is not None}
-    if perf:
+    if perf and fn.get("task"):
+        perf["shuffled control"] = "control"
+        src = {"truth": "truth", "barcoded ExM emulation": "emulation", "synchrotron + Rosetta": "rosetta", "shuffled control": "control"}
+        figs[f"task/{fn['task']} task: fraction correct on held-out trials (chance {fn.get('chance')}), bars the score, "
+             "dots one per trial"] = recall_bars({k: fn[v] for k, v in perf.items() if fn.get(v) is not None},
+                                                 per_pattern={k: details.get(src[k], {}).get("trial_scores", []) for k in perf},
+                                                 title=f"{fn['task']} task score (fraction correct)")
+    elif perf:
         src = {"truth": "truth", "barcoded ExM emulation": "emulation", "synchrotron + Rosetta": "rosetta"}
         figs["memory_recall/recall of the stored patterns from half-cues: bars the score, dots one per stored pattern, "
              "whiskers the 95% interval (the run's for the truth when it has one, else a bootstrap over patterns)"] = recall_bars(

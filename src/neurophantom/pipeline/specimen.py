@@ -17,12 +17,18 @@ from ..types import Circuit, Provenance
 
 
 def truth_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
-    """The specimen's ground-truth Circuit, carrying the world's hidden biophysics."""
+    """The specimen's ground-truth Circuit, carrying the world's hidden biophysics (the
+    organoid drawn from the specimen's seed, or the task world's compiled circuit)."""
     from ..sources import build_source
 
     w = cfg["world"]
-    opts = {k: w[k] for k in ("n_neurons", "n_patterns", "pattern_size", "memory_strength", "receptor_predictability")}
-    c = build_source(w["source"], seed=int(cfg["seed"]), options=opts)
+    if w["source"] == "organoid":
+        opts = {k: w[k] for k in ("n_neurons", "n_patterns", "pattern_size", "memory_strength", "receptor_predictability")}
+        c = build_source(w["source"], seed=int(cfg["seed"]), options=opts)
+    else:
+        # A task world: the packaged compiled circuit (seed 0; another seed retrains for
+        # minutes). Specimens differ in how the same circuit is folded and scanned.
+        c = build_source(w["source"], seed=0, options={"task": w["task"]})
     meta = dict(c.provenance.metadata)
     meta["biophysics"] = biophysics_for(c).override(w["biophysics"]).to_dict()
     meta["transmission"] = w["transmission"]

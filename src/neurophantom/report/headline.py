@@ -158,13 +158,21 @@ def _human(plan: Mapping | None) -> str:
     return text
 
 
+def _function_name(scores: Mapping) -> str:
+    """What the run's function score measures: memory recall, or a task's score."""
+    task = get(scores, "function.task")
+    return f"{task} task score above chance" if task else "memory recall"
+
+
 def _recall_kept(scores: Mapping, mod: str) -> tuple[str, float | None]:
     truth = _num(get(scores, "function.truth"))
     fkey = _KEYS[mod][4]
     val = _num(get(scores, f"function.{fkey}"))
-    if mod == "barcoded ExM" and _num(get(scores, "function.ratio")) is not None:
-        ratio = float(get(scores, "function.ratio"))
-        return f"{100 * ratio:.0f}%{_interval(get(scores, 'function.ratio_ci95'), pct=True)}", ratio
+    # Paired intervals: the barcoded path's, and in a task world the Rosetta path's too.
+    rkey = "ratio" if mod == "barcoded ExM" else "rosetta_ratio" if get(scores, "function.task") else None
+    if rkey and _num(get(scores, f"function.{rkey}")) is not None:
+        ratio = float(get(scores, f"function.{rkey}"))
+        return f"{100 * ratio:.0f}%{_interval(get(scores, f'function.{rkey}_ci95'), pct=True)}", ratio
     if val is None or truth is None:
         return "n/a", None
     if truth <= 0:
@@ -196,7 +204,7 @@ def _rows(scores: Mapping, cols: list[str], plans: Mapping[str, Mapping | None])
             lambda m: "not read (receptor-blind)" if m != "barcoded ExM" else rec(m, "molecules.type_accuracy", 3)),
         row("emulation", "trace correlation, held-out protocols", "Pearson r", "higher", lambda m: _with_controls(scores, m)),
         row("emulation", "spike coincidence", "Gamma at 2 ms", "higher", lambda m: fmt(em(m, "spike_coincidence_gamma"))),
-        row("function", "memory recall kept", "% of the true circuit's", "higher", lambda m: _recall_kept(scores, m)[0]),
+        row("function", f"{_function_name(scores)} kept", "% of the true circuit's", "higher", lambda m: _recall_kept(scores, m)[0]),
     ]
     ladders = {m: _ladder(get(scores, _KEYS[m][3])) for m in cols}
     steps = [s for s in LADDER_STEPS if any(s in lad for lad in ladders.values())]
@@ -246,7 +254,7 @@ def _sentence(scores: Mapping, cols: list[str]) -> str:
         vs = "with no control in this run"
     kept, _ = _recall_kept(scores, "barcoded ExM")
     text = (f"Emulated from its barcoded ExM scan alone, the held-out specimen's activity on new protocols is predicted "
-            f"with r = {r:.2f}, {vs}, and it keeps {kept} of the true circuit's memory recall")
+            f"with r = {r:.2f}, {vs}, and it keeps {kept} of the true circuit's {_function_name(scores)}")
     if "synchrotron + Rosetta" in cols:
         rr = fmt(get(scores, "emulation.rosetta_trace_correlation"))
         rk, _ = _recall_kept(scores, "synchrotron + Rosetta")

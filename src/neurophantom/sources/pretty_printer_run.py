@@ -232,12 +232,13 @@ def readout(interface: Interface, v: np.ndarray, model_ids: np.ndarray) -> np.nd
     return release_rate(np.asarray(v), interface.release_vhalf_mV, interface.release_slope_mV) @ m + d
 
 
-def circuit_outputs(model: Model, interface: Interface, trials: Trials, *, batch: int = 64) -> np.ndarray:
-    """Run ``trials`` through the engine and read the task outputs (B, T, n_outputs)."""
+def circuit_voltages(model: Model, interface: Interface, trials: Trials, *, batch: int = 64) -> np.ndarray:
+    """Run ``trials`` through the engine: membrane potentials (B, T, N) in model order,
+    sampled on the trials' grid."""
     if trials.task != interface.task:
         raise NeurophantomError(f"interface is for task {interface.task!r}, trials are {trials.task!r}")
     every = int(round(trials.dt_ms / interface.dt_ms))
-    outs = []
+    vs = []
     for b0 in range(0, trials.n_trials, batch):
         part = dataclasses.replace(
             trials, inputs=trials.inputs[b0 : b0 + batch], targets=trials.targets[b0 : b0 + batch],
@@ -247,6 +248,10 @@ def circuit_outputs(model: Model, interface: Interface, trials: Trials, *, batch
         v = np.asarray(_run_batch_jit(model, drives, dt_ms=interface.dt_ms, sample_every=every))
         if not np.all(np.isfinite(v)):
             raise NeurophantomError("simulation diverged (non-finite membrane potential)")
-        outs.append(readout(interface, v, model.neuron_ids))
-    return np.concatenate(outs, axis=0)
+        vs.append(v)
+    return np.concatenate(vs, axis=0)
 
+
+def circuit_outputs(model: Model, interface: Interface, trials: Trials, *, batch: int = 64) -> np.ndarray:
+    """Run ``trials`` through the engine and read the task outputs (B, T, n_outputs)."""
+    return readout(interface, circuit_voltages(model, interface, trials, batch=batch), model.neuron_ids)
