@@ -131,7 +131,7 @@ def synapse_and_input_types(nml) -> list:
         )],
     )
     pulse = nml.ComponentType(
-        name="npConductancePulse", extends="baseVoltageDepPointCurrent",
+        name="npConductancePulse", extends="baseVoltageDepSynapse",
         description="Conductance weight * gbase over [delay, delay + duration): i = g (erev - v)",
         Property=[nml.LEMS_Property(name="weight", dimension="none", default_value=1.0)],
         Parameter=[_param(nml, "gbase", "conductance"), _param(nml, "erev", "voltage"), _param(nml, "delay", "time"),
@@ -147,7 +147,7 @@ def synapse_and_input_types(nml) -> list:
         )],
     )
     decay = nml.ComponentType(
-        name="npDecayingConductance", extends="baseVoltageDepPointCurrent",
+        name="npDecayingConductance", extends="baseVoltageDepSynapse",
         description="Initial synaptic conductance weight * gbase * exp(-t/tauDecay) (an event conductance present at t = 0), "
                     "with the magnesium block of npKineticSynapse (mg = 0: none)",
         Property=[nml.LEMS_Property(name="weight", dimension="none", default_value=1.0)],
