@@ -82,9 +82,15 @@ def add_connections(nml, doc, net, circuit: Circuit, bio: Biophysics, pop_of, id
 
 
 def _groups(sel, pre, post, pop_of):
-    pp, qp = pop_of[pre], pop_of[post]
-    for a, b in sorted(set(zip(pp[sel].tolist(), qp[sel].tolist()))):
-        yield a, b, np.flatnonzero(sel & (pp == a) & (qp == b))
+    """(pre population, post population, edge indices) of the selected edges, sorted by pair."""
+    edges = np.flatnonzero(sel)
+    pp, qp = pop_of[pre[edges]], pop_of[post[edges]]
+    order = np.lexsort((edges, qp, pp))
+    edges, pp, qp = edges[order], pp[order], qp[order]
+    cut = np.flatnonzero((np.diff(pp) != 0) | (np.diff(qp) != 0)) + 1
+    for part in np.split(np.arange(len(edges)), cut):
+        if len(part):
+            yield int(pp[part[0]]), int(qp[part[0]]), edges[part]
 
 
 def _projections(nml, net, pid, synapse, sel, pre, post, w, pop_of, idx_in_pop) -> tuple[int, int]:

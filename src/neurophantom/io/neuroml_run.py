@@ -92,3 +92,23 @@ def run_neuroml(lems_path: str | Path, neuron_ids, *, max_memory: str = "1G") ->
     rec = Recording(time_ms=t_ms, neuron_ids=ids, traces=traces, units=units, dt_ms=dt, spike_neuron_ids=sid[order],
                     spike_times_ms=st[order], metadata={"engine": "jNeuroML (pyNeuroML)", "wall_s": wall})
     return rec, wall
+
+
+def validate_with_jnml(paths) -> str:
+    """Validate NeuroML files with jNeuroML (``pynml -validate``: schema and NeuroML's own tests).
+
+    One JVM for all files; returns jNeuroML's report, raises
+    :class:`~neurophantom.NeurophantomError` with it when any file fails.
+    """
+    import shlex
+
+    from pyneuroml import pynml
+
+    if not java_available():
+        raise NeurophantomError("jNeuroML needs Java: install a Java runtime (e.g. apt-get install default-jre-headless)")
+    names = " ".join(shlex.quote(str(Path(p).resolve())) for p in paths)
+    ok, out = pynml.validate_neuroml2(names, verbose_validate=False, return_string=True)
+    if not ok or "failed" in out:
+        lines = [s.strip() for s in out.splitlines() if s.strip()]
+        raise NeurophantomError("jNeuroML validation failed: " + " | ".join(lines[-8:]))
+    return out
