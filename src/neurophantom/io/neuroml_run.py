@@ -26,6 +26,15 @@ from .._errors import NeurophantomError
 from ..types.recording import Recording
 
 
+def _pyneuroml():
+    try:
+        import pyneuroml.lems
+        from pyneuroml import pynml
+    except ImportError:  # pragma: no cover - installed with the test extra
+        raise NeurophantomError("pyNeuroML is not installed: pip install 'neurophantom[neuroml]'") from None
+    return pyneuroml.lems, pynml
+
+
 def java_available() -> bool:
     """True when a ``java`` executable is on the PATH (jNeuroML needs one)."""
     return shutil.which("java") is not None
@@ -58,8 +67,7 @@ def _path(pop_of, idx_in_pop, i: int) -> str:
 def lems_simulation(doc, nml_name: str, comp_name: str | None, placement, spiking: np.ndarray, *, duration_ms: float, dt_ms: float,
                     record_v: bool, stem: str) -> str:
     """The LEMS simulation file's text (outputs ``<stem>.spikes.dat`` and ``<stem>.v.dat``, SI units)."""
-    from pyneuroml.lems import LEMSSimulation
-
+    LEMSSimulation = _pyneuroml()[0].LEMSSimulation
     pop_of, idx_in_pop = placement
     net_id = doc.networks[0].id
     sim = LEMSSimulation(stem, f"{duration_ms!r}ms", f"{dt_ms!r}ms", target=net_id,
@@ -84,8 +92,7 @@ def run_neuroml(lems_path: str | Path, neuron_ids, *, max_memory: str = "1G") ->
     ``neuron_ids``: the Circuit's neuron ids, in its order (the export's column and event
     ids are positions in that order). Traces: ``v`` (mV) when the export recorded it.
     """
-    from pyneuroml import pynml
-
+    pynml = _pyneuroml()[1]
     if not java_available():
         raise NeurophantomError("jNeuroML needs Java: install a Java runtime (e.g. apt-get install default-jre-headless)")
     lems = Path(lems_path).resolve()
@@ -124,8 +131,7 @@ def validate_with_jnml(paths) -> str:
     """
     import shlex
 
-    from pyneuroml import pynml
-
+    pynml = _pyneuroml()[1]
     if not java_available():
         raise NeurophantomError("jNeuroML needs Java: install a Java runtime (e.g. apt-get install default-jre-headless)")
     names = " ".join(shlex.quote(str(Path(p).resolve())) for p in paths)
