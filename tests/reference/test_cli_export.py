@@ -7,6 +7,7 @@ over 30 ms (before chaos could separate them): identical spike steps. NeuroML: t
 three files, schema-valid, with the stimulus and the COBAHH random initial voltages.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -72,6 +73,12 @@ def test_neuroml_export_validates(capsys, cobahh_dir, tmp_path):
     circuit = Circuit.load(cobahh_dir)
     v0 = sorted(float(x) for x in re.findall(r'initMembPotential value="([-0-9.e]+)mV"', f.read_text()))
     np.testing.assert_allclose(v0, np.sort(initial_state(circuit, 0)["v"]), rtol=1e-12)
+    # info reads all three files
+    kinds = {"net.nml": "neuroml export", "LEMS_net.xml": "neuroml simulation", "net.components.xml": "lems components"}
+    for name, kind in kinds.items():
+        code, out, err = run(capsys, "info", tmp_path / name, "--json")
+        assert code == 0 and json.loads(out)["kind"] == kind, (name, out, err)
+    assert json.loads(run(capsys, "info", f, "--json")[1])["inputs"] == 1500
 
 
 @pytest.mark.parametrize(
