@@ -125,6 +125,11 @@ def test_every_mechanism_exports_schema_valid(tmp_path, ref):
     assert summary.continuous_connections == int(syn["pre"].isin(graded).sum()) == 3
     assert summary.connections == len(syn) - 3 and summary.electrical_connections == 2
     assert [Path(f).name for f in summary.files] == ["em.net.nml", "em.components.xml", "LEMS_em.xml"]
+    # kinetic transmission: every synapse continuous, spiking cells with the spike release sigmoid
+    _, lems, kin, _ = to_neuroml(circuit, transmission="kinetic")
+    assert kin.connections == 0 and kin.continuous_connections == len(syn)
+    rel = biophysics_for(circuit).release["spike"]
+    assert any('id="ksyn_ampa_spike"' in x and f'vhalf="{rel.vhalf_mV!r}mV"' in x for x in lems)
 
 
 def test_calcium_pool_is_the_engines(tmp_path, ref):

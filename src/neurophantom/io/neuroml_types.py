@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-#: Which engine mechanisms each custom type expresses (for the docs and the export notes).
+#: LEMS constants (name, dimension, value) that make the literature's mV and ms formulas dimensional.
 MV, MS = ("MV", "voltage", "1mV"), ("MS", "time", "1ms")
 
 
