@@ -87,11 +87,13 @@ def test_pynml_validates_organoid_and_worm(exports):
         assert f'id="ksyn_{r}_graded"' in comps, r
 
 
-def test_validation_fails_on_a_broken_file(exports, tmp_path):
+def test_validation_fails_on_a_broken_file(ref, tmp_path):
+    """The validator can fail (a small export of its own: each expensive fixture feeds one test)."""
     from neurophantom import NeurophantomError
 
+    good = write_neuroml(ref.every_mechanism(), tmp_path / "good.net.nml").files[0]
     bad = tmp_path / "bad.net.nml"
-    bad.write_text(open(exports[2].files[0]).read().replace('type="ionChannelPassive"', 'type="notAType"', 1))
+    bad.write_text(open(good).read().replace('type="ionChannelPassive"', 'type="notAType"', 1))
     with pytest.raises(NeurophantomError, match="validation failed"):
         validate_with_jnml([bad])
 
