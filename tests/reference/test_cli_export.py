@@ -3,10 +3,13 @@ files validate; bad input exits 2 with one ``error:`` line.
 
 Oracle for the script: Brian2 (numpy target, in a separate process) running the exported
 ``model.py`` against neurophantom's engine on the same COBAHH circuit and initial state
-over 30 ms (before chaos could separate them): identical spike steps.
+over 30 ms (before chaos could separate them): identical spike steps. NeuroML: the
+three files, schema-valid, with the stimulus and the COBAHH random initial voltages.
 """
 
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -59,10 +62,23 @@ def test_brian2_script_reproduces_engine(capsys, cobahh_dir, tmp_path):
 
 def test_neuroml_export_validates(capsys, cobahh_dir, tmp_path):
     f = tmp_path / "net.nml"
-    code, stdout, err = run(capsys, "export", cobahh_dir, "--to", "neuroml", "--out", f)
+    code, stdout, err = run(capsys, "export", cobahh_dir, "--to", "neuroml", "--out", f, "--duration-ms", 20,
+                            "--stimulus", "step:on=all,amp=50,start=5")
     assert code == 0, err
     validate(f)
-    assert "500 neurons" in stdout
+    assert "500 neurons" in stdout and "1500 inputs" in stdout.replace("\n", " ")  # step + initial AMPA and GABA-A
+    lems = (tmp_path / "LEMS_net.xml").read_text()
+    assert 'length="20.0ms"' in lems and 'step="0.05ms"' in lems and '<Include file="net.nml"/>' in lems
+    # the COBAHH random initial voltages: one cell each, E_L + (5 randn - 5) mV
+    circuit = Circuit.load(cobahh_dir)
+    v0 = sorted(float(x) for x in re.findall(r'initMembPotential value="([-0-9.e]+)mV"', f.read_text()))
+    np.testing.assert_allclose(v0, np.sort(initial_state(circuit, 0)["v"]), rtol=1e-12)
+    # info reads all three files
+    kinds = {"net.nml": "neuroml export", "LEMS_net.xml": "neuroml simulation", "net.components.xml": "lems components"}
+    for name, kind in kinds.items():
+        code, out, err = run(capsys, "info", tmp_path / name, "--json")
+        assert code == 0 and json.loads(out)["kind"] == kind, (name, out, err)
+    assert json.loads(run(capsys, "info", f, "--json")[1])["inputs"] == 1500
 
 
 @pytest.mark.parametrize(
@@ -70,7 +86,7 @@ def test_neuroml_export_validates(capsys, cobahh_dir, tmp_path):
     [
         (["export", "{c}", "--to", "fortran", "--out", "X"], "unknown export target 'fortran'"),
         (["export", "/no/such/dir", "--to", "neuroml", "--out", "X"], "no circuit folder or source named"),
-        (["export", "{g}", "--to", "neuroml", "--out", "X"], "graded"),
+        (["export", "{c}", "--to", "neuroml", "--stimulus", "noise:on=all,sigma=5", "--out", "X"], "noise"),
         (["export", "{c}", "--to", "brian2", "--duration-ms", "-1", "--out", "X"], "must be > 0"),
         (["export", "{c}", "--to", "brian2", "--stimulus", "noise:on=all,sigma=5", "--out", "X"], "noise"),
     ],

@@ -1,4 +1,6 @@
-"""NeuroML 2 export: schema validity, round-trip counts and weights, exact channel rates.
+"""NeuroML 2 export: schema validity, round-trip counts and weights, exact channel rates,
+the calcium pool, kinetic synapses, inputs and initial state (jNeuroML itself runs in
+test_neuroml_jnml.py).
 
 Oracles: the NeuroML 2.3.1 XML schema shipped with libNeuroML (lxml validation);
 libNeuroML's own reader for the round trip (counts and weights against the Circuit's
@@ -7,15 +9,18 @@ tables); the NeuroML core-type definitions of ``HHExpRate``, ``HHSigmoidRate`` a
 parameters against the library's Traub-Miles kinetics.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from neurophantom import NeurophantomError
-from neurophantom.biophysics import biophysics_for
+from neurophantom.biophysics import biophysics_for, build_model
 from neurophantom.biophysics.channels.hh import _kdr_kinetics, _na_kinetics
 from neurophantom.io.neuroml_export import to_neuroml, validate, write_neuroml
 from neurophantom.sources import build_source
 from neurophantom.sources.minimal import hh_cells
+from neurophantom.types.stimulus import Noise, Pulses, Step, Stimulus, Waveform
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -104,16 +109,80 @@ def test_gap_junctions_become_electrical_projections(tmp_path):
     assert sorted(float(c.weight) for c in conns) == [1.0, 5.0, 20.0]
 
 
-def test_unexportable_channels_raise_and_write_nothing(tmp_path, ref):
-    with pytest.raises(NeurophantomError, match="cannot export channel"):
-        write_neuroml(ref.every_mechanism(), tmp_path / "x.net.nml")
-    assert not (tmp_path / "x.net.nml").exists()
+def test_every_mechanism_exports_schema_valid(tmp_path, ref):
+    circuit = ref.every_mechanism()
+    summary = write_neuroml(circuit, tmp_path / "em.net.nml")
+    validate(tmp_path / "em.net.nml")
+    import neuroml.loaders
+
+    doc = neuroml.loaders.read_neuroml2_file(str(tmp_path / "em.net.nml"))
+    assert {c.id for c in doc.ion_channel_hhs} == {"na", "kdr", "ka", "cal", "kca", "hcn"}
+    assert {t.name for t in doc.ComponentType} >= {"np_ka_a_inf", "np_ka_b_tau", "np_hcn_h_tau", "np_kca_z_inf", "npKineticSynapse"}
+    assert [s.id for s in doc.blocking_plastic_synapses] == ["syn_nmda"]
+    # four spiking cells send event synapses, the two graded cells kinetic ones; two gap junctions
+    syn = circuit.synapses
+    graded = circuit.neurons.loc[circuit.neurons["release"] == "graded", "id"]
+    assert summary.continuous_connections == int(syn["pre"].isin(graded).sum()) == 3
+    assert summary.connections == len(syn) - 3 and summary.electrical_connections == 2
+    assert [Path(f).name for f in summary.files] == ["em.net.nml", "em.components.xml", "LEMS_em.xml"]
+    # kinetic transmission: every synapse continuous, spiking cells with the spike release sigmoid
+    _, lems, kin, _ = to_neuroml(circuit, transmission="kinetic")
+    assert kin.connections == 0 and kin.continuous_connections == len(syn)
+    rel = biophysics_for(circuit).release["spike"]
+    assert any('id="ksyn_ampa_spike"' in x and f'vhalf="{rel.vhalf_mV!r}mV"' in x for x in lems)
 
 
-def test_graded_synapses_raise():
-    circuit = hh_cells(2, release=["graded", "spike"], edges=[(0, 1, "ampa", 100.0)])
-    with pytest.raises(NeurophantomError, match="graded"):
-        to_neuroml(circuit)
+def test_calcium_pool_is_the_engines(tmp_path, ref):
+    """fixedFactorConcentrationModel: dC/dt = rho I_Ca / area (SI); the engine: ca_per_pA_ms per pA."""
+    circuit = ref.every_mechanism()
+    doc = to_neuroml(circuit)[0]
+    (pool,) = doc.fixed_factor_concentration_models
+    rho = float(pool.rho.replace("mol_per_m_per_A_per_s", ""))
+    area_m2 = circuit.neurons["area_um2"].to_numpy() * 1e-12
+    per_pA_uM_per_ms = rho * 1e-12 / area_m2 * 1e3 * 1e-3  # mol/m^3 = mM -> uM; per s -> per ms
+    model = build_model(circuit)
+    np.testing.assert_allclose(per_pA_uM_per_ms, np.asarray(model.params["ca_per_pA_ms"]), rtol=1e-12)
+    assert pool.decay_constant == "50.0ms" and pool.resting_conc == f"{0.05e-3!r}mM"
+
+
+def test_kinetic_synapse_components_carry_the_receptor_kinetics(ref):
+    circuit = ref.every_mechanism()
+    _, lems, _, _ = to_neuroml(circuit)
+    bio = biophysics_for(circuit)
+    text = "\n".join(lems)
+    for r in ("ampa", "nmda", "gaba_a"):
+        rec, rel = bio.receptor(r), bio.release["graded"]
+        assert (f'id="ksyn_{r}_graded" type="npKineticSynapse" gbase="1nS" erev="{rec.E_mV!r}mV" alpha="{rec.alpha_per_mM_ms!r}per_ms" '
+                f'tauDecay="{rec.tau_decay_ms!r}ms" vhalf="{rel.vhalf_mV!r}mV"') in text, r
+    assert 'id="ksyn_nmda_graded"' in text and 'mg="1.0mM"' in text
+
+
+def test_stimulus_and_initial_state_become_inputs(ref):
+    circuit = ref.every_mechanism()
+    stim = Stimulus(duration_ms=30.0, components=(
+        Step(targets=(10, 11), amplitude_pA=50.0, start_ms=2.0, stop_ms=12.0),
+        Pulses(targets=(15,), amplitude=3.0, width_ms=2.0, period_ms=10.0, start_ms=5.0, kind="conductance", E_mV=0.0),
+        Waveform(targets=(14,), values=np.array([0.0, 5.0, 5.0, 0.0, -2.0]), sample_dt_ms=1.0, start_ms=1.0),
+    ))
+    v0 = np.linspace(-70.0, -60.0, 6)
+    doc, lems, summary, _ = to_neuroml(circuit, stimulus=stim, init={"v": v0, "g_syn.ampa": np.array([0, 0, 4.0, 0, 0, 0])})
+    pgs = {p.id: (p.delay, p.duration, p.amplitude) for p in doc.pulse_generators}
+    assert pgs["stim0"] == ("2.0ms", "10.0ms", "50.0pA")
+    assert pgs["stim2_0_1"] == ("2.0ms", "2.0ms", "5.0pA") and pgs["stim2_0_4"] == ("5.0ms", "1.0ms", "-2.0pA")
+    assert sum('type="npConductancePulse"' in x for x in lems) == 3  # pulses at 5, 15, 25 ms
+    weights = {il.component: [float(i.weight) for i in il.input_ws] for il in doc.networks[0].input_lists}
+    assert weights["init_ampa"] == [4.0]
+    assert summary.inputs == 2 + 3 + 2 + 1
+    # one cell per initial voltage, holding it
+    assert sorted(float(c.biophysical_properties.membrane_properties.init_memb_potentials[0].value[:-2]) for c in doc.cells) == list(v0)
+
+
+def test_noise_and_gate_overrides_are_refused(ref):
+    circuit = ref.every_mechanism()
+    with pytest.raises(NeurophantomError, match="noise"):
+        to_neuroml(circuit, stimulus=Stimulus(duration_ms=5.0, components=(Noise(targets="all", sigma_pA=5.0),)))
+    with pytest.raises(NeurophantomError, match="gate"):
+        to_neuroml(circuit, init={"gate.na.m": np.zeros(6)})
 
 
 def test_validation_rejects_a_broken_file(cobahh, tmp_path):

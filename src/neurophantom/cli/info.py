@@ -107,7 +107,7 @@ def _info_brian2(path: Path) -> dict:
             "duration_ms": h.float("duration_ms", positive=True), "synapse_groups": len(syn), "arrays": len(arrays)}
 
 
-def _info_neuroml(path: Path) -> dict:
+def _xml_root(path: Path):
     from lxml import etree
 
     from ..io._parse import MAX_BYTES
@@ -116,18 +116,49 @@ def _info_neuroml(path: Path) -> dict:
         raise CorruptDataError(f"{path} is larger than {MAX_BYTES} bytes")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
     try:
-        root = etree.parse(str(path), parser).getroot()
+        return etree.parse(str(path), parser).getroot()
     except etree.XMLSyntaxError as exc:
         raise CorruptDataError(f"{path} is not valid XML ({str(exc).splitlines()[0][:120]})") from None
+
+
+def _counter(root):
+    from lxml import etree
+
+    tags: dict[str, int] = {}
+    for e in root.iter():
+        if isinstance(e.tag, str):
+            name = etree.QName(e).localname
+            tags[name] = tags.get(name, 0) + 1
+    return lambda *names: sum(tags.get(n, 0) for n in names)
+
+
+def _info_neuroml(path: Path) -> dict:
+    from lxml import etree
+
+    root = _xml_root(path)
     if etree.QName(root).localname != "neuroml":
         raise CorruptDataError(f"{path} is not a NeuroML document (root <{etree.QName(root).localname}>)")
-
-    def count(tag: str) -> int:
-        return sum(1 for e in root.iter() if isinstance(e.tag, str) and etree.QName(e).localname == tag)
-
+    count = _counter(root)
     return {"kind": "neuroml export", "path": str(path), "id": root.get("id"), "populations": count("population"),
-            "instances": count("instance"), "projections": count("projection") + count("electricalProjection"),
-            "connections": count("connectionWD") + count("connection") + count("electricalConnectionInstanceW")}
+            "instances": count("instance"),
+            "projections": count("projection", "electricalProjection", "continuousProjection"),
+            "connections": count("connectionWD", "connection", "electricalConnectionInstanceW", "continuousConnectionInstanceW"),
+            "inputs": count("input", "inputW"), "component_types": count("ComponentType")}
+
+
+def _info_lems(path: Path) -> dict:
+    """A NeuroML export's LEMS simulation (``LEMS_X.xml``) or custom components file."""
+    from lxml import etree
+
+    root = _xml_root(path)
+    if etree.QName(root).localname != "Lems":
+        raise CorruptDataError(f"{path} is not a LEMS file (root <{etree.QName(root).localname}>)")
+    sim = root.find("Simulation")
+    if sim is None:
+        return {"kind": "lems components", "path": str(path), "components": len(root.findall("Component"))}
+    return {"kind": "neuroml simulation", "path": str(path), "length": sim.get("length"), "step": sim.get("step"),
+            "target": sim.get("target"), "includes": [e.get("file") for e in root.findall("Include")][:20],
+            "outputs": len(sim.findall("OutputFile")) + len(sim.findall("EventOutputFile"))}
 
 
 def _info_score(path: Path) -> dict:
@@ -187,6 +218,7 @@ DETECTORS = [
     (_is_zarr_image, _info_omezarr),
     (lambda p: p.is_dir() and (p / "spec.json").is_file() and (p / "arrays.npz").is_file(), _info_brian2),
     (lambda p: p.is_file() and p.name.endswith(".nml"), _info_neuroml),
+    (lambda p: p.is_file() and p.suffix == ".xml", _info_lems),
     (lambda p: p.is_dir() and (p / "score.json").is_file(), _info_score),
 ]
 
@@ -194,7 +226,7 @@ DETECTORS = [
 @app.command("info")
 def info_cmd(
     path: Path = typer.Argument(..., help="an artifact: Circuit, reconstruction, phantom, scan or run folder; "
-                                          "recording.nwb; an .ome.zarr store; a Brian2 or NeuroML export"),
+                                          "recording.nwb; an .ome.zarr store; a Brian2 or NeuroML export (.net.nml, LEMS .xml)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON only"),
 ) -> None:
     """Summarise an artifact written by neurophantom (reading it through its validating reader)."""

@@ -1,27 +1,47 @@
-"""Export a Circuit to a NeuroML 2 document (libNeuroML), validated against the schema.
+"""Export a Circuit to NeuroML 2 (libNeuroML) with its stimulus, initial state and a LEMS
+simulation file, for every channel and receptor of the biophysics library.
 
-What is written, for the channel and receptor models of a
-:class:`~neurophantom.biophysics.Biophysics`:
+Three files, written atomically side by side (``X.net.nml`` names the set):
 
-- one single-compartment ``Cell`` per distinct membrane (area and channel densities): a
-  spherical soma with the neuron's membrane area, ``ChannelDensity`` entries (density x
-  unitary conductance as mS/cm^2, the channel's reversal), specific capacitance, spike
-  threshold and initial potential;
-- ion channels: ``na`` and ``kdr`` as ``ionChannelHH`` with the Traub-Miles rates written
-  in NeuroML's standard forms (``HHExpLinearRate``, ``HHExpRate``, ``HHSigmoidRate``;
-  exact, including ``VT_mV``), ``leak`` as ``ionChannelPassive``;
-- one ``Population`` (a list of instances at the soma positions) per cell;
-- one synapse component per receptor type (``expOneSynapse`` when ``tau_rise_ms`` is 0,
-  else ``expTwoSynapse``, base conductance 1 nS) and one ``Projection`` per (presynaptic
-  population, postsynaptic population, receptor) with ``connectionWD`` weights in nS
-  (density x contact area x unitary conductance);
-- gap junctions as an ``electricalProjection`` of a ``gapJunction`` of one channel's
-  conductance, weighted by the connexin count.
+- ``X.net.nml``: the NeuroML document, valid under the NeuroML 2.3.1 schema and
+  ``pynml -validate``:
 
-Not exported (an error names them): channels other than ``na``, ``kdr``, ``leak`` (their
-kinetics have no NeuroML standard form), synapses from graded (non-spiking) neurons (the
-Destexhe release kinetics differ from NeuroML's ``gradedSynapse``), NMDA magnesium block,
-unobserved (NaN) densities.
+  - one single-compartment ``cell`` per distinct membrane and initial state (area,
+    channel densities, initial voltage and calcium): a sphere of the neuron's membrane
+    area, ``channelDensity`` entries (density x unitary conductance, the channel's
+    reversal), specific capacitance, spike threshold, initial potential; with a calcium
+    channel or a calcium-activated one, a ``fixedFactorConcentrationModel`` calcium pool
+    whose ``rho = 1/(2 F shell)`` and decay are the engine's pool exactly;
+  - ion channels: ``na``/``kdr`` as ``ionChannelHH`` with the Traub-Miles rates in
+    NeuroML's standard forms (exact, including ``VT_mV``), ``leak`` as
+    ``ionChannelPassive``, ``cal`` (``HHSigmoidVariable`` and ``fixedTimeCourse``),
+    ``ka``, ``hcn`` and ``kca`` with gate types from :mod:`.neuroml_types` where no
+    standard form exists (``<ComponentType>`` elements in the same document);
+  - event synapses from spiking neurons: ``expOneSynapse`` (no rise time),
+    ``expTwoSynapse`` (peak-normalised double exponential, as the engine's) or
+    ``blockingPlasticSynapse`` with the Jahr-Stevens magnesium block
+    (``voltageConcDepBlockMechanism``: scaling 3.57 mM and 1/0.062 mV), base 1 nS,
+    ``connectionWD`` weights in nS, one connection per synapse row;
+  - kinetic synapses (graded presynaptic neurons, or every synapse with
+    ``transmission="kinetic"``): ``continuousProjection`` from a ``silentSynapse`` to an
+    ``npKineticSynapse`` (Destexhe et al. 1994, :mod:`.neuroml_types`);
+  - gap junctions: ``electricalProjection`` of one channel's ``gapJunction`` weighted by
+    the connexin count;
+  - the stimulus and initial synaptic conductances as ``inputList`` entries
+    (:mod:`.neuroml_inputs`).
+
+- ``X.components.xml``: LEMS ``<Component>`` instances of the custom synapse and input
+  types (NeuroML's schema has no element for instances of custom types), when there are any;
+- ``LEMS_X.xml``: the LEMS simulation (duration, step, spike and voltage output files) that
+  ``pynml LEMS_X.xml`` runs with jNeuroML (:mod:`.neuroml_run`).
+
+What differs from the engine, by construction: jNeuroML integrates with forward Euler (the
+engine with exponential Euler), so both converge to the same ODE solution as dt shrinks;
+a NeuroML cell spikes on each upward threshold crossing, the engine on ``V > threshold``
+outside a refractory period (the same spikes unless V stays above threshold for longer
+than the refractory period); an event reaches its synapse in jNeuroML one step later.
+Gates start at their steady state for the initial voltage (gate overrides in the initial
+state are refused). Unobserved (NaN) densities and stimulus noise are refused.
 
 References
 ----------
@@ -38,6 +58,7 @@ import dataclasses
 import math
 import tempfile
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -45,15 +66,19 @@ from .._errors import NeurophantomError
 from ..biophysics.library import Biophysics
 from ..biophysics.model import biophysics_for
 from ..types.circuit import Circuit
+from ..types.stimulus import Stimulus
+from . import neuroml_types as types
 from ._atomic import atomic_write_bytes
+from .neuroml_inputs import InputSpec, initial_conductance_inputs, stimulus_inputs
+from .neuroml_network import add_connections
 
-EXPORTED_CHANNELS = ("na", "kdr", "leak")
+FARADAY_C_PER_MOL = 96485.33212  # as the engine's calcium pool (biophysics/model.py)
 SCHEMA = "NeuroML_v2.3.1.xsd"
 
 
 @dataclasses.dataclass(frozen=True)
 class NeuroMLSummary:
-    """Counts of what was written (for checks and the CLI)."""
+    """Counts of what was written (for checks and the CLI), and the files."""
 
     cells: int
     populations: int
@@ -61,6 +86,22 @@ class NeuroMLSummary:
     projections: int
     connections: int
     electrical_connections: int
+    continuous_connections: int = 0
+    inputs: int = 0
+    files: tuple[str, ...] = ()
+
+
+def _traub_miles(nml, rec):
+    vt = float(rec.params["VT_mV"])
+    rate = lambda kind, r, mid, scale: nml.HHRate(type=kind, rate=f"{r}per_ms", midpoint=f"{mid}mV", scale=f"{scale}mV")  # noqa: E731
+    if rec.name == "na":
+        return {"gate_hh_rates": [
+            nml.GateHHRates(id="m", instances=3, forward_rate=rate("HHExpLinearRate", 1.28, vt + 13, 4),
+                            reverse_rate=rate("HHExpLinearRate", 1.4, vt + 40, -5)),
+            nml.GateHHRates(id="h", instances=1, forward_rate=rate("HHExpRate", 0.128, vt + 17, -18),
+                            reverse_rate=rate("HHSigmoidRate", 4.0, vt + 40, 5))]}
+    return {"gate_hh_rates": [nml.GateHHRates(id="n", instances=4, forward_rate=rate("HHExpLinearRate", 0.16, vt + 15, 5),
+                                              reverse_rate=rate("HHExpRate", 0.5, vt + 10, -40))]}
 
 
 def _channels(nml, bio: Biophysics, names) -> list:
@@ -68,148 +109,144 @@ def _channels(nml, bio: Biophysics, names) -> list:
     for ch in names:
         rec = bio.channel(ch)
         if ch == "leak":
-            out.append(nml.IonChannel(id="leak", type="ionChannelPassive", conductance="1pS" if rec.g_unit_pS == 1.0 else f"{rec.g_unit_pS}pS"))
+            out.append(nml.IonChannel(id="leak", type="ionChannelPassive", conductance=f"{rec.g_unit_pS!r}pS"))
             continue
-        vt = float(rec.params["VT_mV"])
-        rate = lambda kind, r, mid, scale: nml.HHRate(type=kind, rate=f"{r}per_ms", midpoint=f"{mid}mV", scale=f"{scale}mV")  # noqa: E731
-        if ch == "na":
-            gates = [
-                nml.GateHHRates(id="m", instances=3, forward_rate=rate("HHExpLinearRate", 1.28, vt + 13, 4),
-                                reverse_rate=rate("HHExpLinearRate", 1.4, vt + 40, -5)),
-                nml.GateHHRates(id="h", instances=1, forward_rate=rate("HHExpRate", 0.128, vt + 17, -18),
-                                reverse_rate=rate("HHSigmoidRate", 4.0, vt + 40, 5)),
-            ]
+        if ch in ("na", "kdr"):
+            gates = _traub_miles(nml, rec)
+        elif ch in ("cal", "ka", "hcn", "kca"):
+            gates = types.gates(nml, ch, rec.params)
         else:
-            gates = [nml.GateHHRates(id="n", instances=4, forward_rate=rate("HHExpLinearRate", 0.16, vt + 15, 5),
-                                     reverse_rate=rate("HHExpRate", 0.5, vt + 10, -40))]
-        out.append(nml.IonChannelHH(id=ch, species=rec.ion, conductance=f"{rec.g_unit_pS}pS", gate_hh_rates=gates,
-                                    notes=f"{rec.reference}; exact Traub-Miles rates with VT = {vt} mV"))
+            raise NeurophantomError(f"channel {ch!r} has no NeuroML form; cannot export this circuit")
+        out.append(nml.IonChannelHH(id=ch, species=rec.ion, conductance=f"{rec.g_unit_pS!r}pS",
+                                    notes=f"{rec.reference}; exact library kinetics", **gates))
     return out
 
 
-def _cell(nml, k: int, area_um2: float, dens: dict, bio: Biophysics, v_init_mV: float, thr_mV: float):
-    diam = math.sqrt(area_um2 / math.pi)  # sphere of the neuron's membrane area
+@dataclasses.dataclass(frozen=True)
+class _Membrane:
+    area_um2: float
+    dens: dict
+    v0_mV: float
+    ca0_uM: float | None  # None: no calcium pool
+
+
+def _cell(nml, k: int, mem: _Membrane, bio: Biophysics, thr_mV: float):
+    diam = math.sqrt(mem.area_um2 / math.pi)  # sphere of the neuron's membrane area
     seg = nml.Segment(id=0, name="soma", proximal=nml.Point3DWithDiam(x=0, y=0, z=0, diameter=diam),
                       distal=nml.Point3DWithDiam(x=0, y=0, z=0, diameter=diam))
     morph = nml.Morphology(id=f"morph_{k}", segments=[seg], segment_groups=[nml.SegmentGroup(id="all", members=[nml.Member(segments=0)])])
     cds = []
-    for ch, d in dens.items():
+    for ch, d in mem.dens.items():
         rec = bio.channel(ch)
         g_mS_cm2 = d * rec.g_unit_pS * 0.1  # pS/um^2 -> mS/cm^2
         cds.append(nml.ChannelDensity(id=f"{ch}_all", ion_channel=ch, cond_density=f"{g_mS_cm2!r}mS_per_cm2",
                                       erev=f"{rec.E_mV!r}mV", ion=rec.ion if ch != "leak" else "non_specific", segment_groups="all"))
-    mem = nml.MembraneProperties(
+    mem_props = nml.MembraneProperties(
         channel_densities=cds,
         spike_threshes=[nml.SpikeThresh(value=f"{thr_mV!r}mV")],
         specific_capacitances=[nml.SpecificCapacitance(value=f"{bio.cm_pF_per_um2 * 100.0!r}uF_per_cm2")],
-        init_memb_potentials=[nml.InitMembPotential(value=f"{v_init_mV!r}mV")],
+        init_memb_potentials=[nml.InitMembPotential(value=f"{mem.v0_mV!r}mV")],
     )
-    intra = nml.IntracellularProperties(resistivities=[nml.Resistivity(value="0.1kohm_cm")])
+    species = []
+    if mem.ca0_uM is not None:
+        species = [nml.Species(id="ca", ion="ca", concentration_model="ca_pool", initial_concentration=f"{mem.ca0_uM * 1e-3!r}mM",
+                               initial_ext_concentration="2mM", segment_groups="all")]
+    intra = nml.IntracellularProperties(resistivities=[nml.Resistivity(value="0.1kohm_cm")], species=species)
     return nml.Cell(id=f"cell_{k}", morphology=morph, biophysical_properties=nml.BiophysicalProperties(
-        id=f"bio_{k}", membrane_properties=mem, intracellular_properties=intra))
+        id=f"bio_{k}", membrane_properties=mem_props, intracellular_properties=intra))
 
 
-def _check(circuit: Circuit, bio: Biophysics) -> None:
-    other = [c for c in circuit.channel_types if c not in EXPORTED_CHANNELS and np.any(circuit.neurons[c].to_numpy() != 0)]
-    if other:
-        raise NeurophantomError(f"cannot export channel(s) {other} to NeuroML (no standard form; exported: {', '.join(EXPORTED_CHANNELS)})")
+def _calcium_pool(nml, bio: Biophysics):
+    """The engine's pool: d[Ca]/dt = (rest - Ca)/tau + I_Ca/(2 F area shell), as fixedFactorConcentrationModel."""
+    rho = 1.0 / (2.0 * FARADAY_C_PER_MOL * bio.ca_shell_um * 1e-6)  # mol / (m A s)
+    return nml.FixedFactorConcentrationModel(id="ca_pool", ion="ca", resting_conc=f"{bio.ca_rest_uM * 1e-3!r}mM",
+                                             decay_constant=f"{bio.ca_tau_ms!r}ms", rho=f"{rho!r}mol_per_m_per_A_per_s")
+
+
+def _check(circuit: Circuit, init: Mapping[str, Any]) -> None:
     for table, cols in (("neurons", circuit.channel_types), ("synapses", circuit.receptor_types)):
         df = getattr(circuit, table)
         for c in cols:
             if np.isnan(df[c].to_numpy()).any():
                 raise NeurophantomError(f"cannot export unobserved (NaN) {table} column {c!r} to NeuroML")
-    graded = set(circuit.neurons.loc[circuit.neurons["release"] == "graded", "id"].to_numpy().tolist())
-    syn = circuit.synapses
-    if len(syn) and syn["pre"].isin(graded).any():
-        raise NeurophantomError("cannot export synapses from graded (non-spiking) neurons to NeuroML (release kinetics differ from gradedSynapse)")
-    blocked = [r for r in circuit.receptor_types if bio.receptor(r).mg_block and len(syn) and np.any(syn[r].to_numpy() > 0)]
-    if blocked:
-        raise NeurophantomError(f"cannot export magnesium-blocked receptor(s) {blocked} to NeuroML")
+    gates = [k for k in init if k.startswith("gate.")]
+    if gates:
+        raise NeurophantomError(f"cannot export initial gate values {gates} to NeuroML (gates start at steady state there)")
+    unknown = set(init) - {"v", "ca"} - {k for k in init if k.startswith("g_syn.")} - set(gates)
+    if unknown:
+        raise NeurophantomError(f"unknown initial-state variable(s) {sorted(unknown)}")
+
+
+def _membranes(circuit: Circuit, bio: Biophysics, chans, init) -> tuple[list[_Membrane], np.ndarray]:
+    nrn = circuit.neurons
+    n = len(nrn)
+    has_ca = any(bio.channel(c).carries_calcium or bio.channel(c).calcium_dependent for c in chans)
+    leak_E = bio.channel("leak").E_mV if "leak" in chans else -65.0
+    v0 = np.broadcast_to(np.asarray(init.get("v", leak_E), np.float64), (n,))
+    ca0 = np.broadcast_to(np.asarray(init.get("ca", bio.ca_rest_uM), np.float64), (n,))
+    key = np.column_stack([nrn["area_um2"].to_numpy(), v0, ca0] + [nrn[c].to_numpy() for c in chans])
+    uniq, cell_of = np.unique(key, axis=0, return_inverse=True)
+    mems = [_Membrane(float(r[0]), dict(zip(chans, map(float, r[3:]))), float(r[1]), float(r[2]) if has_ca else None) for r in uniq]
+    return mems, cell_of.ravel()
 
 
 def to_neuroml(circuit: Circuit, biophysics: Biophysics | None = None, *, network_id: str = "network",
-               spike_threshold_mV: float = -20.0):
-    """Build the NeuroML document of ``circuit`` (see module docstring); returns (document, summary)."""
+               spike_threshold_mV: float = -20.0, stimulus: Stimulus | None = None, init: Mapping[str, Any] | None = None,
+               transmission: str = "event"):
+    """Build the NeuroML document of ``circuit`` (see module docstring).
+
+    Returns (document, LEMS component texts, summary, neuron placement): the placement maps
+    each neuron (Circuit order) to its population index and index in that population.
+    """
     import neuroml as nml
 
+    if transmission not in ("event", "kinetic"):
+        raise NeurophantomError(f"unknown transmission {transmission!r} (expected 'event' or 'kinetic')")
+    init = dict(init or {})
     bio = biophysics if biophysics is not None else biophysics_for(circuit)
-    _check(circuit, bio)
+    _check(circuit, init)
     nrn = circuit.neurons
     chans = [c for c in circuit.channel_types if np.any(nrn[c].to_numpy() > 0)]
     doc = nml.NeuroMLDocument(id=network_id, notes=f"neurophantom export of a {circuit.provenance.source} circuit")
+    kin = {c: dict(bio.channel(c).params) for c in chans}
+    doc.ComponentType.extend(types.gate_types(nml, kin) + types.synapse_and_input_types(nml))
     for ch in _channels(nml, bio, chans):
         doc.ion_channel_hhs.append(ch) if isinstance(ch, nml.IonChannelHH) else doc.ion_channel.append(ch)
-    v0 = next((bio.channel("leak").E_mV for c in chans if c == "leak"), -65.0)
-    key = np.column_stack([nrn["area_um2"].to_numpy()] + [nrn[c].to_numpy() for c in chans])
-    uniq, cell_of = np.unique(key, axis=0, return_inverse=True)
-    cell_of = cell_of.ravel()
+    mems, cell_of = _membranes(circuit, bio, chans, init)
+    if mems[0].ca0_uM is not None:
+        doc.fixed_factor_concentration_models.append(_calcium_pool(nml, bio))
     net = nml.Network(id=network_id)
     pop_of, idx_in_pop = np.zeros(len(nrn), np.int64), np.zeros(len(nrn), np.int64)
-    for k, row in enumerate(uniq):
-        doc.cells.append(_cell(nml, k, float(row[0]), dict(zip(chans, map(float, row[1:]))), bio, v0, spike_threshold_mV))
+    for k, mem in enumerate(mems):
+        doc.cells.append(_cell(nml, k, mem, bio, spike_threshold_mV))
         members = np.flatnonzero(cell_of == k)
         pop_of[members], idx_in_pop[members] = k, np.arange(len(members))
         inst = [nml.Instance(id=int(j), location=nml.Location(x=float(nrn["x_um"].iat[i]), y=float(nrn["y_um"].iat[i]), z=float(nrn["z_um"].iat[i])))
                 for j, i in enumerate(members)]
         net.populations.append(nml.Population(id=f"pop_{k}", component=f"cell_{k}", type="populationList", size=len(members), instances=inst))
-    n_proj, n_conn = _projections(nml, doc, net, circuit, bio, pop_of, idx_in_pop)
-    n_gap = _gap_junctions(nml, doc, net, circuit, bio, pop_of, idx_in_pop)
+    counts, lems = add_connections(nml, doc, net, circuit, bio, pop_of, idx_in_pop, transmission)
+    specs = stimulus_inputs(nml, stimulus, circuit.index_of, len(nrn))
+    specs += initial_conductance_inputs(init, {r: bio.receptor(r) for r in circuit.receptor_types}, bio.mg_mM, len(nrn))
+    n_inputs = _add_inputs(nml, doc, net, specs, pop_of, idx_in_pop, lems)
     doc.networks.append(net)
-    return doc, NeuroMLSummary(cells=len(uniq), populations=len(uniq), neurons=len(nrn), projections=n_proj,
-                               connections=n_conn, electrical_connections=n_gap)
+    summary = NeuroMLSummary(cells=len(mems), populations=len(mems), neurons=len(nrn), inputs=n_inputs, **counts)
+    return doc, lems, summary, (pop_of, idx_in_pop)
 
 
-def _cell_path(pop: int, i: int) -> str:
-    return f"../pop_{pop}/{i}/cell_{pop}"
-
-
-def _projections(nml, doc, net, circuit: Circuit, bio: Biophysics, pop_of, idx_in_pop) -> tuple[int, int]:
-    syn = circuit.synapses
-    if not len(syn):
-        return 0, 0
-    pre = circuit.index_of(syn["pre"].to_numpy())
-    post = circuit.index_of(syn["post"].to_numpy())
-    area = syn["contact_area_um2"].to_numpy()
-    n_proj = n_conn = 0
-    for r in circuit.receptor_types:
-        rec = bio.receptor(r)
-        w = syn[r].to_numpy() * area * rec.g_unit_pS * 1e-3  # nS
-        on = w > 0
-        if not on.any():
-            continue
-        if rec.tau_rise_ms > 0:
-            doc.exp_two_synapses.append(nml.ExpTwoSynapse(id=f"syn_{r}", gbase="1nS", erev=f"{rec.E_mV!r}mV",
-                                                          tau_rise=f"{rec.tau_rise_ms!r}ms", tau_decay=f"{rec.tau_decay_ms!r}ms"))
+def _add_inputs(nml, doc, net, specs: list[InputSpec], pop_of, idx_in_pop, lems: list[str]) -> int:
+    n = 0
+    for s in specs:
+        if s.standard is not None:
+            doc.pulse_generators.append(s.standard)
         else:
-            doc.exp_one_synapses.append(nml.ExpOneSynapse(id=f"syn_{r}", gbase="1nS", erev=f"{rec.E_mV!r}mV", tau_decay=f"{rec.tau_decay_ms!r}ms"))
-        pp, qp = pop_of[pre[on]], pop_of[post[on]]
-        for a, b in sorted(set(zip(pp.tolist(), qp.tolist()))):
-            sel = np.flatnonzero(on)[(pp == a) & (qp == b)]
-            conns = [nml.ConnectionWD(id=j, pre_cell_id=_cell_path(a, int(idx_in_pop[pre[e]])), post_cell_id=_cell_path(b, int(idx_in_pop[post[e]])),
-                                      weight=float(w[e]), delay="0ms") for j, e in enumerate(sel)]
-            net.projections.append(nml.Projection(id=f"proj_{r}_{a}_{b}", presynaptic_population=f"pop_{a}",
-                                                  postsynaptic_population=f"pop_{b}", synapse=f"syn_{r}", connection_wds=conns))
-            n_proj += 1
-            n_conn += len(conns)
-    return n_proj, n_conn
-
-
-def _gap_junctions(nml, doc, net, circuit: Circuit, bio: Biophysics, pop_of, idx_in_pop) -> int:
-    gj = circuit.gap_junctions
-    if not len(gj):
-        return 0
-    doc.gap_junctions.append(nml.GapJunction(id="gap", conductance=f"{bio.gap_unit_pS!r}pS"))
-    a = circuit.index_of(gj["a"].to_numpy())
-    b = circuit.index_of(gj["b"].to_numpy())
-    count = gj["connexin_count"].to_numpy()
-    pa, pb = pop_of[a], pop_of[b]
-    for x, y in sorted(set(zip(pa.tolist(), pb.tolist()))):
-        sel = np.flatnonzero((pa == x) & (pb == y))
-        conns = [nml.ElectricalConnectionInstanceW(id=j, pre_cell=_cell_path(x, int(idx_in_pop[a[e]])), post_cell=_cell_path(y, int(idx_in_pop[b[e]])),
-                                                   synapse="gap", weight=float(count[e])) for j, e in enumerate(sel)]
-        net.electrical_projections.append(nml.ElectricalProjection(id=f"gap_{x}_{y}", presynaptic_population=f"pop_{x}",
-                                                                   postsynaptic_population=f"pop_{y}", electrical_connection_instance_ws=conns))
-    return len(gj)
+            lems.append(s.lems)
+        for pop in sorted(set(pop_of[s.neurons].tolist())):
+            sel = pop_of[s.neurons] == pop
+            ws = [nml.InputW(id=j, target=f"../pop_{pop}/{int(idx_in_pop[i])}/cell_{pop}", destination="synapses", weight=float(w))
+                  for j, (i, w) in enumerate(zip(s.neurons[sel], s.weights[sel]))]
+            net.input_lists.append(nml.InputList(id=f"in_{s.id}_{pop}", populations=f"pop_{pop}", component=s.id, input_ws=ws))
+            n += len(ws)
+    return n
 
 
 def validate(path: str | Path) -> None:
@@ -225,15 +262,56 @@ def validate(path: str | Path) -> None:
         raise NeurophantomError(f"NeuroML file {path} is not valid against {SCHEMA}: line {err.line}: {err.message}")
 
 
+def sibling_paths(path: str | Path) -> tuple[Path, Path, Path]:
+    """(``X.net.nml``, ``X.components.xml``, ``LEMS_X.xml``) of an export named by ``path``."""
+    p = Path(path)
+    stem = p.name[: -len(".net.nml")] if p.name.endswith(".net.nml") else p.stem
+    return p, p.with_name(f"{stem}.components.xml"), p.with_name(f"LEMS_{stem}.xml")
+
+
 def write_neuroml(circuit: Circuit, path: str | Path, biophysics: Biophysics | None = None, *,
-                  spike_threshold_mV: float = -20.0) -> NeuroMLSummary:
-    """Export ``circuit`` to ``path`` (``.net.nml``), atomically, after schema validation."""
+                  spike_threshold_mV: float = -20.0, stimulus: Stimulus | None = None, init: Mapping[str, Any] | None = None,
+                  duration_ms: float | None = None, dt_ms: float = 0.025, transmission: str = "event",
+                  record_v: bool = True) -> NeuroMLSummary:
+    """Export ``circuit`` to ``path`` (``X.net.nml``) plus ``X.components.xml`` and ``LEMS_X.xml``.
+
+    Parameters
+    ----------
+    stimulus, init
+        Inputs and initial state as for :func:`~neurophantom.engine.simulate` (no noise,
+        no gate overrides).
+    duration_ms, dt_ms
+        Simulated time (default: the stimulus's, else 100 ms) and jNeuroML's step.
+    transmission
+        ``"event"`` or ``"kinetic"``, as :func:`~neurophantom.biophysics.build_model`.
+    record_v
+        Write every neuron's membrane potential (besides the spikes) in the simulation.
+    """
     import neuroml.writers as writers
 
-    doc, summary = to_neuroml(circuit, biophysics, spike_threshold_mV=spike_threshold_mV)
+    from .neuroml_run import lems_simulation
+
+    if not (dt_ms > 0):
+        raise NeurophantomError(f"dt_ms must be > 0, got {dt_ms}")
+    duration = float(duration_ms if duration_ms is not None else stimulus.duration_ms if stimulus is not None else 100.0)
+    if not (duration > 0):
+        raise NeurophantomError(f"duration_ms must be > 0, got {duration}")
+    nml_path, comp_path, lems_path = sibling_paths(path)
+    doc, lems, summary, placement = to_neuroml(circuit, biophysics, spike_threshold_mV=spike_threshold_mV, stimulus=stimulus,
+                                               init=init, transmission=transmission)
+    comp = '<?xml version="1.0" encoding="UTF-8"?>\n<Lems>\n' + "\n".join(f"  {c}" for c in lems) + "\n</Lems>\n"
+    spiking = (circuit.neurons["release"] == "spike").to_numpy()
+    sim = lems_simulation(doc, nml_path.name, comp_path.name if lems else None, placement, spiking, duration_ms=duration, dt_ms=dt_ms,
+                          record_v=record_v, stem=lems_path.stem)
     with tempfile.TemporaryDirectory(prefix="np_nml_") as d:
-        tmp = Path(d) / Path(path).name
+        tmp = Path(d) / nml_path.name
         writers.NeuroMLWriter.write(doc, str(tmp))
         validate(tmp)
-        atomic_write_bytes(path, tmp.read_bytes())
-    return summary
+        if lems:  # jLEMS refuses an empty <Lems> include
+            atomic_write_bytes(comp_path, comp.encode())
+        elif comp_path.exists():
+            comp_path.unlink()  # a stale one from an earlier export
+        atomic_write_bytes(lems_path, sim.encode())
+        atomic_write_bytes(nml_path, tmp.read_bytes())
+    files = (nml_path,) + ((comp_path,) if lems else ()) + (lems_path,)
+    return dataclasses.replace(summary, files=tuple(str(f) for f in files))
