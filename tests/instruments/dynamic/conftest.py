@@ -74,7 +74,7 @@ _SHARED = {"calcium_run", "voltage_run", "circuit_dir"}
 
 def pytest_collection_modifyitems(items):
     # Tests that reuse the compiled engine runs share one xdist worker (make test uses
-    # --dist loadgroup); the pure-function checks may run on the other.
+    # loadgroup, if a runner uses it; make test's --dist loadfile keeps each file on one worker).
     for item in items:
         if "instruments/dynamic" in str(item.fspath) and _SHARED & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("instruments_dynamic_engine"))
