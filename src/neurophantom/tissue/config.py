@@ -18,7 +18,26 @@ from ..sources.hidden import GliaConfig
 
 
 class TissueGliaConfig(BaseModel):
-    """Which astrocytes to draw (the world's :class:`GliaConfig` and seed) and how."""
+    """Which astrocytes to draw (the world's :class:`GliaConfig` and seed) and how
+    (:mod:`neurophantom.tissue.glia`).
+
+    Parameters
+    ----------
+    astrocytes : GliaConfig
+        The world's glia (count and domain radius; the strength and time constant act in
+        the ground truth's simulation only).
+    seed : int
+        The world's seed, as given to :func:`~neurophantom.sources.hidden.astrocytes`
+        (same seed, same positions and domains as the ground truth's).
+    processes, process_cells : int
+        Up to ``processes`` straight processes of at most ``process_cells`` lattice cells.
+    process_radius_um : float
+        Biological radius of a process (capped at what a lattice cell holds).
+    marker_protein : str
+        The astrocyte's membrane marker (default GLT-1, EAAT2).
+    marker_density_per_um2 : float
+        Markers per um^2 of the astrocyte's drawn membrane (biological um^2).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -29,8 +29,8 @@ import numpy as np
 from .config import TissueGliaConfig
 from .geometry import N_FACES, Geometry, _centres, _tube, face_axis, face_sign
 
+#: SeedSequence spawn key of glia draws (receptors 1, channels 2, connexins 3).
 GLIA_KEY = 4
-GLIA_BODY, GLIA_PROCESS = 1, 0
 
 
 def glia_template(geom: Geometry, body: int, mask: int, process_nm: float) -> np.ndarray:
