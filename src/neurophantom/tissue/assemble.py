@@ -11,6 +11,7 @@ from ..types.phantom import Phantom
 from .config import TissueConfig
 from .geometry import (AXON, COMPARTMENT_NAMES, DENDRITE, N_FACES, SOMA, Geometry, face_axis, face_sign,
                        neurite_template, patch_mask, soma_radii_nm, soma_template)
+from .glia import draw_glia, glia_tables, glia_template
 from .layout import SiteMap
 from .molecules import (CHANNEL_KEY, CONNEXIN_KEY, RECEPTOR_KEY, _rng, exposed_surface, molecule_frame,
                         patch_points, points_block)
@@ -43,6 +44,8 @@ class _Bank:
         if key not in self.keys:
             if key[0] == "n":
                 arr = neurite_template(self.geom, key[2], key[1])
+            elif key[0] == "g":
+                arr = glia_template(self.geom, key[1], key[2], key[3])
             else:
                 arr = soma_template(self.geom, key[1], key[2], key[3], key[4])
             self.keys[key] = len(self.arrays)
@@ -365,14 +368,18 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
         raise NeurophantomError("tissue: the circuit has unobserved (NaN) receptor densities")
     owner = _unpad(lat, lat.owner, np.int64)
     n = circuit.n_neurons
+    n_glia = config.glia.astrocytes.n_astrocytes if config.glia is not None else 0
     labels = np.arange(1, n + 1, dtype=np.int64)
     dtype = np.dtype(config.label_dtype)
-    if n >= np.iinfo(dtype).max:
-        raise NeurophantomError(f"tissue: {n} neurons do not fit label dtype {dtype}")
+    if n + n_glia >= np.iinfo(dtype).max:
+        raise NeurophantomError(f"tissue: {n} neurons and {n_glia} astrocytes do not fit label dtype {dtype}")
     bank = _Bank(geom)
     soma_nm = soma_radii_nm(geom, circuit.neurons["area_um2"].to_numpy(), config.soma_area_exponent)
     tid = _template_grid(grown, bank, soma_nm)
     cell_label = np.where(owner >= 0, owner + 1, 0).astype(dtype)
+    glia = None
+    if config.glia is not None:
+        glia = draw_glia(circuit, config.glia, grown, site_map, bank, tid, cell_label, owner)
     (blo, bhi, bax, blab, bpid), masks, info = _boxes(grown, circuit, config, owner)
     cell_boxes: dict = {}
     for i, cell in enumerate((blo // np.asarray(geom.pitch)).tolist()):
@@ -390,13 +397,14 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
     pieces, area_nm2 = _membranes(grown, plan, bank, labels)
     s2 = config.geometry_scale ** 2
     area_bio = area_nm2 / 1e6 / s2
-    surface_bio = label_surface_nm2(plan.shape, geom.voxel_nm, n, chunks=config.chunk_shape,
+    surface_bio = label_surface_nm2(plan.shape, geom.voxel_nm, n + n_glia, chunks=config.chunk_shape,
                                     read_block=lambda lo, hi: render_block(plan, lo, hi))[labels] / 1e6 / s2
     factor = membrane_area_factor(circuit.neurons["area_um2"].to_numpy(), surface_bio, config.membrane_area_factor)
     specimen_area = factor * surface_bio
     parts = _contact_molecules(info, circuit, owner, geom, ids, config.seed)
     ch_parts, f = _channel_molecules(circuit, pieces, specimen_area, config, geom)
-    molecules = molecule_frame(parts + ch_parts)
+    glia_parts, glia_table = glia_tables(glia, config.glia, bank, geom, n, config.seed) if glia else ([], None)
+    molecules = molecule_frame(parts + ch_parts + glia_parts)
     p = np.asarray(geom.pitch)
     vox = np.asarray(geom.voxel_nm)
     b = geom.soma_cells
@@ -437,8 +445,13 @@ def assemble_phantom(circuit: Circuit, config: TissueConfig, grown, site_map: Si
         "autapse_rows": [int(r) for r in dropped],
         "rules": RULES,
     }
+    if glia is not None:
+        metadata["glia"] = {"marker_protein": config.glia.marker_protein, "cell_class": "astrocyte",
+                            "rule": "rint(marker_density_per_um2 * membrane_area_um2) markers on the astrocyte's membrane voxels"}
+    extra = {"glia": glia_table} if glia is not None else {}
     return Phantom(
         labels=label_volume(plan, config.chunk_shape), voxel_size_nm=tuple(vox), neurons=neurons,
         synapses=synapses, gap_junctions=gaps, molecules=molecules, skeletons=_skeletons(grown, circuit, geom, soma_nm),
-        provenance=provenance, config=config.model_dump(mode="json"), seed=config.seed, metadata=metadata,
+        provenance=provenance, config=config.model_dump(mode="json", exclude={"glia"} if glia is None else None),
+        seed=config.seed, metadata=metadata, **extra,
     )

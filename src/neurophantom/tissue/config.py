@@ -14,6 +14,41 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..sources.hidden import GliaConfig
+
+
+class TissueGliaConfig(BaseModel):
+    """Which astrocytes to draw (the world's :class:`GliaConfig` and seed) and how
+    (:mod:`neurophantom.tissue.glia`).
+
+    Parameters
+    ----------
+    astrocytes : GliaConfig
+        The world's glia (count and domain radius; the strength and time constant act in
+        the ground truth's simulation only).
+    seed : int
+        The world's seed, as given to :func:`~neurophantom.sources.hidden.astrocytes`
+        (same seed, same positions and domains as the ground truth's).
+    processes, process_cells : int
+        Up to ``processes`` straight processes of at most ``process_cells`` lattice cells.
+    process_radius_um : float
+        Biological radius of a process (capped at what a lattice cell holds).
+    marker_protein : str
+        The astrocyte's membrane marker (default GLT-1, EAAT2).
+    marker_density_per_um2 : float
+        Markers per um^2 of the astrocyte's drawn membrane (biological um^2).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    astrocytes: GliaConfig = Field(default_factory=GliaConfig)
+    seed: int = Field(0, ge=0, description="the world's seed given to sources.hidden.astrocytes")
+    processes: int = Field(4, ge=0, le=6)
+    process_cells: int = Field(3, ge=1, le=64)
+    process_radius_um: float = Field(0.3, gt=0.0)
+    marker_protein: str = Field("glt1", pattern=r"^[a-z0-9_.]+$")
+    marker_density_per_um2: float = Field(20.0, gt=0.0, le=1e5)
+
 
 class TissueConfig(BaseModel):
     """How to fold a Circuit into a Phantom.
@@ -68,6 +103,9 @@ class TissueConfig(BaseModel):
         Search budget of one neurite route (lattice cells expanded).
     label_dtype : "uint32" or "uint64"
         Dtype of the label volume.
+    glia : TissueGliaConfig or None
+        Astrocytes to draw (:mod:`.glia`); ``None`` (default) draws none and the phantom
+        is exactly the phantom without the option.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -90,6 +128,7 @@ class TissueConfig(BaseModel):
     connexin_density_per_um2: float = Field(1.0e4, gt=0.0)
     max_route_expansions: int = Field(200_000, ge=100)
     label_dtype: Literal["uint32", "uint64"] = "uint32"
+    glia: Optional[TissueGliaConfig] = None
 
     @field_validator("voxel_size_nm")
     @classmethod

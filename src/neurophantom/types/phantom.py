@@ -43,6 +43,15 @@ A Phantom is immutable and validated on construction. It holds
 ``skeletons`` : one row per skeleton node
     ``neuron_id, node_id, parent_id`` (-1 at a root), ``z_um, y_um, x_um, radius_um``,
     ``compartment`` (``"soma"``, ``"axon"``, ``"dendrite"``).
+``glia`` : one row per non-neuronal cell drawn in the tissue (empty unless the tissue
+    was grown with glia; :mod:`neurophantom.tissue.glia`)
+    ``glia_id``, ``label`` (its value in ``labels``, distinct from every neuron's),
+    ``cell_class`` (``"astrocyte"``), body centre ``soma_z_um, soma_y_um, soma_x_um`` and
+    ``soma_radius_um`` (phantom frame), ``membrane_area_um2`` (biological um^2),
+    ``marker_count`` (its marker molecules), ``circuit_z_um, circuit_y_um, circuit_x_um``
+    (the world's position of the astrocyte), ``domain_neurons``, ``cells`` (lattice cells).
+    Its marker molecules have kind ``"glia"`` and ``neuron_id`` -1 (a glia cell is no
+    neuron; its owner is the label under the molecule).
 ``provenance`` : JSON dict about the source Circuit (source, dataset, seed, config, counts).
 ``config`` : JSON dict of the tissue config that grew it; ``seed`` : int.
 ``metadata`` : JSON dict of rendering facts (``geometry_scale``,
@@ -78,6 +87,8 @@ MAX_UM = 1e6
 MAX_UM2 = 1e9
 AXES = ("z", "y", "x")
 MOLECULE_KINDS = ("receptor", "channel", "connexin")
+#: Molecule kind of glial membrane markers, allowed only in a phantom with glia cells.
+GLIA_KIND = "glia"
 COMPARTMENTS = ("soma", "axon", "dendrite")
 LABEL_DTYPES = (np.dtype(np.uint32), np.dtype(np.uint64))
 
@@ -110,6 +121,13 @@ SKELETON_COLUMNS = {
     "neuron_id": "int64", "node_id": "int64", "parent_id": "int64",
     "z_um": "float64", "y_um": "float64", "x_um": "float64", "radius_um": "float64", "compartment": "str",
 }
+GLIA_COLUMNS = {
+    "glia_id": "int64", "label": "int64", "cell_class": "str",
+    "soma_z_um": "float64", "soma_y_um": "float64", "soma_x_um": "float64", "soma_radius_um": "float64",
+    "membrane_area_um2": "float64", "marker_count": "int64",
+    "circuit_z_um": "float64", "circuit_y_um": "float64", "circuit_x_um": "float64",
+    "domain_neurons": "int64", "cells": "int64",
+}
 #: Columns a table may carry (phantoms from before they existed lack them).
 OPTIONAL_COLUMNS = {"neurons": {"surface_area_um2": "float64", "specimen_area_um2": "float64"}}
 TABLES = {
@@ -121,10 +139,14 @@ TABLES = {
 }
 
 
+#: Tables a phantom may carry (written only when not empty).
+OPTIONAL_TABLES = {"glia": GLIA_COLUMNS}
+
+
 def empty_phantom_table(name: str) -> pd.DataFrame:
-    """An empty table of the given schema (``"synapses"``, ``"molecules"``, ...)."""
+    """An empty table of the given schema (``"synapses"``, ``"molecules"``, ``"glia"``, ...)."""
     kinds = {"int64": np.int64, "float64": np.float64, "str": object}
-    return pd.DataFrame({c: np.zeros(0, dtype=kinds[k]) for c, k in TABLES[name].items()})
+    return pd.DataFrame({c: np.zeros(0, dtype=kinds[k]) for c, k in {**TABLES, **OPTIONAL_TABLES}[name].items()})
 
 
 def _fail(table: str, column: str | None, problem: str, row: int | None = None) -> ValidationError:
@@ -138,7 +160,7 @@ def _normalise(df: Any, table: str) -> pd.DataFrame:
         raise _fail(table, None, f"expected a pandas DataFrame, got {type(df).__name__}")
     out = {}
     optional = OPTIONAL_COLUMNS.get(table, {})
-    for col, kind in {**TABLES[table], **optional}.items():
+    for col, kind in {**{**TABLES, **OPTIONAL_TABLES}[table], **optional}.items():
         if col not in df.columns:
             if col in optional:
                 continue
@@ -224,6 +246,7 @@ class Phantom:
     config: Mapping[str, Any]
     seed: int
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    glia: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         labels = self.labels
@@ -243,9 +266,11 @@ class Phantom:
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValidationError(f"phantom seed: expected a non-negative integer, got {self.seed!r}")
         tables = {name: _normalise(getattr(self, name), name) for name in TABLES}
+        glia = _normalise(empty_phantom_table("glia") if self.glia is None else self.glia, "glia")
         meta = self.metadata if isinstance(self.metadata, Mapping) else {}
         known = {k: list(meta[k]) for k in ("channel_types", "receptor_types") if isinstance(meta.get(k), (list, tuple))}
-        _cross_check(tables, labels, vs, known)
+        _cross_check(tables, labels, vs, known, glia)
+        tables["glia"] = glia
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "voxel_size_nm", vs)
         object.__setattr__(self, "seed", int(self.seed))
@@ -289,9 +314,10 @@ class Phantom:
             "synapses": int(self.synapses["synapse_id"].nunique()),
             "synapse_partners": len(self.synapses),
             "gap_junctions": len(self.gap_junctions),
-            "molecules": {str(k): int(kinds.get(k, 0)) for k in MOLECULE_KINDS},
+            "molecules": {str(k): int(kinds.get(k, 0)) for k in MOLECULE_KINDS + ((GLIA_KIND,) if len(self.glia) else ())},
             "shape": list(self.shape),
             "extent_um": [round(e, 6) for e in self.extent_um],
+            **({"glia": len(self.glia)} if len(self.glia) else {}),
         }
 
     def header(self) -> dict[str, Any]:
@@ -341,11 +367,13 @@ class Phantom:
                     {"label-value": int(lab), "neuron_id": int(i), "name": str(n), "cell_type": str(t)}
                     for lab, i, n, t in zip(self.neurons["label"], self.neurons["neuron_id"], self.neurons["name"],
                                             self.neurons["cell_type"])
-                ],
+                ] + [{"label-value": int(lab), "glia_id": int(g), "cell_class": str(c)}
+                     for lab, g, c in zip(self.glia["label"], self.glia["glia_id"], self.glia["cell_class"])],
             )
-            for name in TABLES:
+            names = list(TABLES) + (["glia"] if len(self.glia) else [])
+            for name in names:
                 getattr(self, name).to_parquet(tmp / f"{name}.parquet", index=False)
-            files = file_checksums(tmp, [f"{name}.parquet" for name in TABLES])
+            files = file_checksums(tmp, [f"{name}.parquet" for name in names])
             atomic_write_json(tmp / "phantom.json", {**self.header(), "files": files})
         return path
 
@@ -392,6 +420,10 @@ class Phantom:
             if not f.is_file():
                 raise CorruptDataError(f"phantom table {name!r} missing: {f}")
             tables[name] = read_parquet(f, f"phantom table {name!r}")
+        if counts.int("glia", lo=0, optional=True):
+            if not (path / "glia.parquet").is_file():
+                raise CorruptDataError(f"phantom table 'glia' missing: {path / 'glia.parquet'}")
+            tables["glia"] = read_parquet(path / "glia.parquet", "phantom table 'glia'")
         phantom = cls(labels=image.data, voxel_size_nm=vs, provenance=provenance, config=config, seed=seed,
                       metadata=metadata, **tables)
         for key in ("neurons", "synapse_partners", "gap_junctions"):
@@ -415,7 +447,31 @@ def _check_proteins(mol: pd.DataFrame, known: Mapping[str, Any]) -> None:
             raise _fail("molecules", "protein", f"{protein!r} is not a {kind} type of this phantom", row)
 
 
-def _cross_check(t: dict[str, pd.DataFrame], labels: da.Array, vs: tuple[float, ...], known_types: Mapping[str, Any]) -> None:
+def _check_glia(glia: pd.DataFrame, neuron_labels: np.ndarray, max_label: int) -> None:
+    labs = glia["label"].to_numpy()
+    for col in ("glia_id", "label"):
+        dup = glia[col].duplicated().to_numpy()
+        if dup.any():
+            raise _fail("glia", col, f"duplicate value {glia[col].iloc[_first(dup)]}", _first(dup))
+    bad = (labs <= 0) | (labs > max_label) | np.isin(labs, neuron_labels)
+    if bad.any():
+        raise _fail("glia", "label", f"label {labs[_first(bad)]} outside 1..{max_label} or a neuron's label", _first(bad))
+
+
+def _check_molecule_owners(mol: pd.DataFrame, kinds: np.ndarray, ids: np.ndarray, has_glia: bool) -> None:
+    """Neuron molecules name a neuron; glia markers (only where glia cells exist) name none (-1)."""
+    glial = kinds == GLIA_KIND
+    if glial.any() and not has_glia:
+        raise _fail("molecules", "kind", f"kind {GLIA_KIND!r} in a phantom without glia cells", _first(glial))
+    owner = mol["neuron_id"].to_numpy()
+    wrong = glial & (owner != -1)
+    if wrong.any():
+        raise _fail("molecules", "neuron_id", "a glia marker belongs to no neuron (-1)", _first(wrong))
+    _check_refs("molecules", "neuron_id", owner[~glial], ids, "neuron id")
+
+
+def _cross_check(t: dict[str, pd.DataFrame], labels: da.Array, vs: tuple[float, ...], known_types: Mapping[str, Any],
+                 glia: pd.DataFrame) -> None:
     nrn, syn, gap, mol, skel = (t[k] for k in ("neurons", "synapses", "gap_junctions", "molecules", "skeletons"))
     ids, labs = nrn["neuron_id"].to_numpy(), nrn["label"].to_numpy()
     for col, vals in (("neuron_id", ids), ("label", labs)):
@@ -456,11 +512,12 @@ def _cross_check(t: dict[str, pd.DataFrame], labels: da.Array, vs: tuple[float, 
         raise _fail("synapses", "post", "the same partner appears twice in one synapse")
     if len(gap) and gap["gap_id"].duplicated().any():
         raise _fail("gap_junctions", "gap_id", "duplicate gap_id")
+    _check_glia(glia, labs, max_label)
     kinds = mol["kind"].astype(str).to_numpy()
-    bad = ~np.isin(kinds, MOLECULE_KINDS)
+    bad = ~np.isin(kinds, MOLECULE_KINDS + (GLIA_KIND,))
     if bad.any():
         raise _fail("molecules", "kind", f"unknown kind {kinds[_first(bad)]!r} (expected one of {MOLECULE_KINDS})", _first(bad))
-    _check_refs("molecules", "neuron_id", mol["neuron_id"].to_numpy(), ids, "neuron id")
+    _check_molecule_owners(mol, kinds, ids, len(glia) > 0)
     if len(mol):
         _check_proteins(mol, known_types)
     for col, known in (("synapse_id", syn["synapse_id"].to_numpy()), ("gap_id", gap["gap_id"].to_numpy())):

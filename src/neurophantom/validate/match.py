@@ -60,7 +60,8 @@ def check_frames(record: dict, phantom) -> None:
 
 
 def truth_block(phantom, voxel_nm, origin_nm, lo, hi) -> np.ndarray:
-    """Truth neuron labels (phantom label values) at the centres of scan voxels ``lo..hi``."""
+    """Truth neuron labels (phantom label values) at the centres of scan voxels ``lo..hi``
+    (glia cells read as background 0)."""
     vp = np.asarray(phantom.voxel_size_nm, dtype=np.float64)
     idx = []
     for a in range(3):
@@ -76,6 +77,11 @@ def truth_block(phantom, voxel_nm, origin_nm, lo, hi) -> np.ndarray:
     sub = src[np.ix_(*(np.clip(i, f, l - 1) - f for i, f, l in zip(idx, first, last)))].astype(np.int64)
     mask = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
     out[mask] = sub[mask]
+    glia = getattr(phantom, "glia", None)
+    if glia is not None and len(glia):
+        # Glia are no neurons: their voxels are scored as background (left out of VOI and
+        # Rand, CREMI's convention), so a segment on an astrocyte is neither a split nor a merge.
+        out[np.isin(out, glia["label"].to_numpy())] = 0
     return out
 
 
