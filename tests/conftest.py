@@ -67,3 +67,17 @@ def fuzz(request, monkeypatch):
     if s is not None:
         assert c.n >= s.max_examples, f"ran {c.n} of {s.max_examples} examples"
     request.config._neurophantom_fuzz_cases += c.n
+
+
+#: Files whose tests take minutes (whole closed-loop runs): collected first, so that with
+#: ``--dist loadfile`` they start at once on their own workers and the short files fill
+#: the other worker around them, instead of one of them starting last and running alone.
+_LONG_FIRST = ("pipeline/test_closed_loop.py", "pipeline/test_memory_modalities.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = str(item.path).replace("\\", "/")
+        return next((k for k, name in enumerate(_LONG_FIRST) if path.endswith(name)), len(_LONG_FIRST))
+
+    items.sort(key=rank)  # stable: the order within and among the other files is kept

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 from neurophantom.pipeline.config import load_run_config
-from neurophantom.pipeline.main import run_main
+from neurophantom.pipeline import run_pipeline, upstream
+from neurophantom.pipeline.main import build_stages
 
 pytestmark = pytest.mark.xdist_group("closed_loop")
 
@@ -39,6 +40,10 @@ SMALL = {
     "recording.heldout_cells": 4,
     "recording.heldout_ms": 200.0,
     "function.recall_trials": 1,
+    # A shorter search than the default run's (2 x 10 CMA-ES generations instead of 3 x 25):
+    # the loop's shape at test cost; the controls' margins below are measured with it.
+    "identify.cma_generations": 10,
+    "identify.cma_restarts": 1,
 }
 
 
@@ -174,9 +179,11 @@ def test_the_ladder_is_computed_by_the_run(small_run):
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "issue 16's bar, not reached on this world: pipeline 0.62 against 0.85 x 0.84 (truth "
-    "with true parameters); the ladder puts the loss in the reconstruction's membranes "
-    "(0.77 with true membranes, 0.56 with the calibrated ones under the effective-true map)"))
+    "issue 16's bar, not reliably reached on this world: against 0.85 x 0.837 = 0.711 (truth "
+    "with true parameters) the pipeline measured 0.717 with this test's 2 x 10 CMA-ES "
+    "generations and 0.615 with the default 3 x 25; the ladder puts the loss in the "
+    "reconstruction's membranes (0.77 with true membranes, 0.57 with the calibrated ones "
+    "under the effective-true map)"))
 def test_emulation_reaches_most_of_what_the_truth_itself_scores(small_run):
     """The emulation from the scan alone keeps at least 0.85 of the trace correlation that
     the true circuit with its true parameters reaches through the same emulation path."""
@@ -215,10 +222,15 @@ def test_kill_minus_9_resumes_with_the_same_numbers(small_run, tmp_path):
     for d in (out / "stages").iterdir():
         if d.name.rsplit("-", 1)[0] in done_first:
             shutil.copytree(d, ref / "stages" / d.name)
-    reference = run_main(load_run_config("organoid", sets=SMALL), ref)
-    assert {e["stage"] for e in _events(ref) if e["event"] == "computed"} == {"emulate", "function", "ladder"}
-    assert _same(_numbers(resumed), _numbers(json.loads((ref / "scores.json").read_text())))
-    assert reference["emulation"]["trace_correlation"] == pytest.approx(resumed["emulation"]["trace_correlation"], rel=1e-12)
+    # The interrupted stage (emulate) is recomputed uninterrupted from the same inputs; the
+    # stages after it ran only once in either case (determinism is checked on emulate).
+    reference = run_pipeline(upstream(build_stages(load_run_config("organoid", sets=SMALL)), ["emulate"]), ref)
+    assert {e["stage"] for e in _events(ref) if e["event"] == "computed"} == {"emulate"}
+    (resumed_emulate,) = (out / "stages").glob("emulate-*")
+    assert reference["emulate"].path.name == resumed_emulate.name
+    stored = json.loads((resumed_emulate / "_stage.json").read_text())["result"]
+    assert _same(_numbers(stored), _numbers(json.loads(json.dumps(reference["emulate"].result))))
+    assert reference["emulate"].result["trace_correlation"] == pytest.approx(resumed["emulation"]["trace_correlation"], rel=1e-12)
 
 
 def _same(a, b, path="") -> bool:
