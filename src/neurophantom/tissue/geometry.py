@@ -206,13 +206,19 @@ def _tube(geom: Geometry, face: int, radius: float) -> np.ndarray:
 def neurite_template(geom: Geometry, mask: int, comp: int) -> np.ndarray:
     """Cell of compartment ``comp`` with cables to the faces set in the 6-bit ``mask``."""
     r = geom.radius_nm[comp]
+    return ball_and_cables(geom, r, mask, r)
+
+
+def ball_and_cables(geom: Geometry, ball_nm: float, mask: int, cable_nm: float) -> np.ndarray:
+    """A cell's voxels: a ball of radius ``ball_nm`` at its centre plus cables of radius
+    ``cable_nm`` to the faces set in the 6-bit ``mask``."""
     x = _centres(geom)
     centre = geom.pitch_nm / 2
     d2 = sum((x[a] - centre[a]) ** 2 for a in range(3))
-    out = np.broadcast_to(d2 <= r * r, geom.pitch).copy()
+    out = np.broadcast_to(d2 <= ball_nm * ball_nm, geom.pitch).copy()
     for f in range(N_FACES):
         if mask >> f & 1:
-            out |= _tube(geom, f, r)
+            out |= _tube(geom, f, cable_nm)
     return out
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import TissueGliaConfig
-from .geometry import N_FACES, Geometry, _centres, _tube, face_axis, face_sign
+from .geometry import N_FACES, Geometry, ball_and_cables, face_axis, face_sign
 
 #: SeedSequence spawn key of glia draws (receptors 1, channels 2, connexins 3).
 GLIA_KEY = 4
@@ -36,15 +36,8 @@ GLIA_KEY = 4
 def glia_template(geom: Geometry, body: int, mask: int, process_nm: float) -> np.ndarray:
     """A glia cell: a sphere (the body fills the cell, a process cell is a cable) plus
     cables of ``process_nm`` to the faces in ``mask``."""
-    x = _centres(geom)
-    centre = geom.pitch_nm / 2
     r = float(np.min(geom.pitch_nm / 2 - np.asarray(geom.voxel_nm))) if body else process_nm
-    d2 = sum((x[a] - centre[a]) ** 2 for a in range(3))
-    out = np.broadcast_to(d2 <= r * r, geom.pitch).copy()
-    for f in range(N_FACES):
-        if mask >> f & 1:
-            out |= _tube(geom, f, process_nm)
-    return out
+    return ball_and_cables(geom, r, mask, process_nm)
 
 
 def _nearest_free(free: np.ndarray, target: np.ndarray) -> tuple[int, int, int]:

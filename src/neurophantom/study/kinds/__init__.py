@@ -64,3 +64,34 @@ def get_kind(name: str) -> PointKind:
     if name not in _MODULES:
         raise NeurophantomError(f"unknown study kind {name!r} (known: {', '.join(kind_names())})")
     return importlib.import_module(_MODULES[name], __name__).KIND
+
+
+def no_options(kind: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``check_options`` of a kind that takes no study-wide options."""
+
+    def check(options: Mapping[str, Any]) -> dict[str, Any]:
+        if options:
+            raise NeurophantomError(f"{kind} studies take no options, got {sorted(options)[0]!r}")
+        return {}
+
+    return check
+
+
+def settings_check(kind: str, build: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str, Any], Mapping[str, Any]], None]:
+    """``check_settings`` of a kind whose point is a pydantic config built by ``build``: the
+    config's first error as one line naming the setting."""
+    import pydantic
+
+    def check(settings: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+        try:
+            build(settings)
+        except pydantic.ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+            msg = "unknown key" if err.get("type") == "extra_forbidden" else err.get("msg", "invalid")
+            raise NeurophantomError(f"{kind} setting {where}: {msg}") from None
+        except (TypeError, ValueError) as exc:
+            raise NeurophantomError(f"{kind} settings: {exc}") from None
+
+    return check
+

@@ -12,12 +12,10 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-import pydantic
 
-from ..._errors import NeurophantomError
 from ...io import atomic_write_json
 from ...pipeline.runner import MARKER, Stage
-from . import PointKind
+from . import PointKind, no_options, settings_check
 
 #: Bump when a stage's code changes what it writes.
 VERSION = "1"
@@ -35,22 +33,8 @@ def _trial(settings: Mapping[str, Any]):
     return BarcodeTrial(**dict(settings))
 
 
-def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    if options:
-        raise NeurophantomError(f"barcode studies take no options, got {sorted(options)[0]!r}")
-    return {}
-
-
-def check_settings(settings: Mapping[str, Any], options: Mapping[str, Any]) -> None:
-    try:
-        _trial(settings)
-    except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err.get("loc", ())) or "settings"
-        msg = "unknown key" if err.get("type") == "extra_forbidden" else err.get("msg", "invalid")
-        raise NeurophantomError(f"barcode setting {where}: {msg}") from None
-    except TypeError as exc:
-        raise NeurophantomError(f"barcode settings: {exc}") from None
+check_options = no_options("barcode")
+check_settings = settings_check("barcode", _trial)
 
 
 def _codebook_stage(out: Path, inputs, cfg) -> dict:

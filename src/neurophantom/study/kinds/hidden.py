@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import pydantic
 
 from ..._errors import NeurophantomError
 from ...io import atomic_write_json
 from ...pipeline.runner import MARKER, Stage
-from . import PointKind
+from . import PointKind, no_options, settings_check
 
 VERSION = "1"
 KINDS = ("slow", "spatial", "synaptic")
@@ -41,21 +40,8 @@ def _split(settings: Mapping[str, Any]):
     return WorldTrial(**s), n_worlds
 
 
-def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    if options:
-        raise NeurophantomError(f"hidden studies take no options, got {sorted(options)[0]!r}")
-    return {}
-
-
-def check_settings(settings: Mapping[str, Any], options: Mapping[str, Any]) -> None:
-    try:
-        _split(settings)
-    except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err.get("loc", ())) or "settings"
-        raise NeurophantomError(f"hidden setting {where}: {err.get('msg', 'invalid')}") from None
-    except (TypeError, ValueError) as exc:
-        raise NeurophantomError(f"hidden settings: {exc}") from None
+check_options = no_options("hidden")
+check_settings = settings_check("hidden", _split)
 
 
 def _worlds_stage(out: Path, inputs, cfg) -> dict:

@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
-import pydantic
 
-from ..._errors import NeurophantomError
 from ...io import atomic_write_json
 from ...pipeline.runner import MARKER, Stage
-from . import PointKind
+from . import PointKind, no_options, settings_check
 
 VERSION = "1"
 EMULATIONS = ("static", "plastic")
@@ -35,19 +33,8 @@ def _trial(settings: Mapping[str, Any]):
     return HMTrial(**dict(settings))
 
 
-def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    if options:
-        raise NeurophantomError(f"hm studies take no options, got {sorted(options)[0]!r}")
-    return {}
-
-
-def check_settings(settings: Mapping[str, Any], options: Mapping[str, Any]) -> None:
-    try:
-        _trial(settings)
-    except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err.get("loc", ())) or "settings"
-        raise NeurophantomError(f"hm setting {where}: {err.get('msg', 'invalid')}") from None
+check_options = no_options("hm")
+check_settings = settings_check("hm", _trial)
 
 
 def _hm_stage(out: Path, inputs, cfg) -> dict:
