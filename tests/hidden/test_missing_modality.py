@@ -86,3 +86,41 @@ def test_a_strong_hidden_modulator_is_detected_and_called_slow(worlds):
     assert sum(r["kind"] == "slow" for r in hidden if r["detected"]) >= 8
     # Control: the same test statistic is larger with the modulator than without it.
     assert np.median([r["z_slow"] for r in hidden]) > np.median([r["z_slow"] for r in null]) + 2.0
+
+
+def test_an_unlabelled_receptor_is_in_the_truth_at_its_strength_and_absent_from_the_emulation():
+    """Oracle: the truth's mean conductance per synapse of the unlabelled type is
+    ``strength_nS`` (counts x the library's unitary conductance), in proportion to the
+    organoid's own counts; the emulation has none of it and every other receptor as the
+    truth; at strength 0 nothing differs."""
+    from neurophantom.biophysics import biophysics_for
+    from neurophantom.validate.missing_modality import circuits, models, world_circuit
+
+    trial = WorldTrial(hidden="receptor", receptor="nmda", strength_nS=2.5, n_neurons=14, circuit_seed=0)
+    world = world_circuit(trial, 0)
+    emulation, truth = circuits(world, trial)
+    base, hidden = world.synapses["nmda"].to_numpy(), truth.synapses["nmda"].to_numpy()
+    g_unit_nS = biophysics_for(world).receptor("nmda").g_unit_pS * 1e-3
+    assert np.count_nonzero(base) > 0
+    assert hidden[base > 0].mean() * g_unit_nS == pytest.approx(2.5, rel=1e-9)
+    np.testing.assert_allclose(hidden, base * hidden[base > 0].mean() / base[base > 0].mean(), rtol=1e-12)
+    assert base[base > 0].mean() * g_unit_nS != pytest.approx(2.5, rel=0.05)  # the organoid's own level differs
+    assert np.all(emulation.synapses["nmda"].to_numpy() == 0.0)
+    for r in ("ampa", "gaba_a", "gaba_b"):
+        np.testing.assert_array_equal(emulation.synapses[r].to_numpy(), truth.synapses[r].to_numpy())
+    e0, t0 = models(world, WorldTrial(hidden="receptor", receptor="nmda", strength_nS=0.0, n_neurons=14, circuit_seed=0))
+    np.testing.assert_array_equal(np.asarray(e0.params["w_event_nS"]), np.asarray(t0.params["w_event_nS"]))
+
+
+def test_plasticity_strength_is_the_potentiation_per_pair_and_the_study_axis_maps_per_kind():
+    from neurophantom.study.kinds.hidden import _split
+    from neurophantom.validate.missing_modality import DEPRESSION_RATIO, stdp_rule
+
+    trial, n = _split({"hidden": "plasticity", "strength": 30.0, "n_worlds": 4})
+    rule = stdp_rule(trial)
+    assert n == 4 and trial.strength_nS == 0.0
+    assert rule.a_plus == pytest.approx(0.30) and rule.a_minus == pytest.approx(DEPRESSION_RATIO * 0.30)
+    assert stdp_rule(WorldTrial(hidden="plasticity", stdp_percent=0.0)) is None  # strength 0: nothing hidden
+    assert stdp_rule(WorldTrial(hidden="modulator", strength_nS=5.0)) is None
+    receptor, _ = _split({"hidden": "receptor", "strength": 3.0})
+    assert receptor.strength_nS == 3.0 and receptor.stdp_percent == 0.0

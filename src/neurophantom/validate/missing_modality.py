@@ -1,7 +1,20 @@
 """Can the loop tell that something is missing? One world with (or without) a hidden process.
 
-A small organoid is the ground truth; a hidden process (a slow modulator or glia,
-:mod:`neurophantom.sources.hidden`) is added to it at ``strength`` (0: nothing hidden).
+A small organoid is the ground truth; a hidden process is added to it at a strength
+(0: nothing hidden), one of
+
+- ``modulator``: a slow volume-transmitted modulator (:mod:`neurophantom.sources.hidden`),
+  ``strength_nS`` at a 10 Hz population rate;
+- ``glia``: astrocytes acting slowly on the neurons of their domains, ``strength_nS`` at a
+  10 Hz domain rate;
+- ``receptor``: a receptor type the barcode does not label (``receptor``, NMDA by
+  default): the truth's synapses carry it with a mean conductance of ``strength_nS`` per
+  synapse that has it (its counts scaled from the organoid's own), the emulation has none;
+- ``plasticity``: the truth's excitatory synapses learn during the recording by pair-based
+  STDP (:class:`~neurophantom.engine.hidden.STDP`; Song, Miller & Abbott 2000) with
+  potentiation ``stdp_percent`` % of the scanned count per pair and depression 0.53 of it
+  (Bi & Poo 1998's ratio of the library's defaults); the emulation's synapses are fixed.
+
 The emulation is the scan's model: the same circuit without the hidden process, i.e. a
 perfect scan of everything the scan can see, so that what the residual test finds is
 the hidden process and not a reconstruction error. Both run the same protocol (the
@@ -9,7 +22,8 @@ background drive plus blocks of extra drive, ``block_ms`` on and off), recorded 
 mean membrane potential per ``bin_ms`` (a voltage-imaging observable). The emulation
 runs ``n_reference + n_surrogates`` times with fresh noise; the residual test
 (:func:`~neurophantom.identify.residuals.residual_test`) sees the recording, those runs,
-the soma positions and the emulation's weight matrix. All runs are one batched call.
+the soma positions and the emulation's weight matrix. All runs of one model are one
+batched call (the truth's runs are a call of their own where its model or rule differs).
 """
 
 from __future__ import annotations
@@ -20,16 +34,19 @@ import jax
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..biophysics import build_model
+from .._errors import NeurophantomError
+from ..biophysics import biophysics_for, build_model
 from ..biophysics.model import Model
-from ..engine.hidden import Pools, simulate_hidden_batch
+from ..engine.hidden import STDP, Pools, simulate_hidden_batch
 from ..identify.residuals import residual_test
 from ..sources import organoid
 from ..sources.hidden import GliaConfig, ModulatorConfig, glia_pools, modulator_pools
 from ..types import Circuit
 from ..types.stimulus import Pulses, Stimulus
 
-HIDDEN = ("modulator", "glia")
+HIDDEN = ("modulator", "glia", "receptor", "plasticity")
+#: Depression per pair as a fraction of potentiation (the library's STDP defaults, 0.0053 / 0.01).
+DEPRESSION_RATIO = 0.53
 
 
 class WorldTrial(BaseModel):
@@ -37,8 +54,12 @@ class WorldTrial(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    hidden: Literal["modulator", "glia"] = "modulator"
-    strength_nS: float = Field(0.0, ge=0, description="the hidden process's conductance at 10 Hz (0: nothing hidden)")
+    hidden: Literal["modulator", "glia", "receptor", "plasticity"] = "modulator"
+    strength_nS: float = Field(0.0, ge=0, description="modulator and glia: conductance at 10 Hz; receptor: mean "
+                               "conductance per synapse of the unlabelled type (0: nothing hidden)")
+    receptor: Literal["ampa", "nmda", "gaba_a", "gaba_b"] = Field("nmda", description="the unlabelled receptor type")
+    stdp_percent: float = Field(0.0, ge=0, le=100, description="plasticity: potentiation per spike pair, % of the "
+                                "scanned count (0: nothing hidden)")
     n_neurons: int = Field(30, ge=10, le=400)
     circuit_seed: int | None = Field(None, ge=0, description="organoid seed (default: the world's seed)")
     duration_ms: float = Field(3000.0, gt=0)
@@ -68,9 +89,42 @@ def protocol(circuit: Circuit, trial: WorldTrial) -> Stimulus:
 
 
 def hidden_pools(circuit: Circuit, trial: WorldTrial, seed: int) -> Pools:
+    """The truth's slow pools (a modulator or glia; zero action for the synaptic kinds)."""
     if trial.hidden == "modulator":
         return modulator_pools(circuit, ModulatorConfig(strength_nS=trial.strength_nS), seed)
-    return glia_pools(circuit, GliaConfig(strength_nS=trial.strength_nS), seed)
+    return glia_pools(circuit, GliaConfig(strength_nS=trial.strength_nS if trial.hidden == "glia" else 0.0), seed)
+
+
+def circuits(circuit: Circuit, trial: WorldTrial) -> tuple[Circuit, Circuit]:
+    """(emulation, truth) Circuits: the same unless a receptor type is unlabelled, in which
+    case the emulation has none of it and the truth's counts are scaled so that its mean
+    conductance per synapse that has it is ``strength_nS``."""
+    if trial.hidden != "receptor":
+        return circuit, circuit
+    syn = circuit.synapses.copy()
+    counts = syn[trial.receptor].to_numpy(dtype=np.float64)
+    if not np.any(counts > 0):
+        raise NeurophantomError(f"missing modality: the world has no {trial.receptor!r} receptors to leave unlabelled")
+    g_unit_nS = biophysics_for(circuit).receptor(trial.receptor).g_unit_pS * 1e-3
+    syn[trial.receptor] = counts * (trial.strength_nS / (g_unit_nS * float(counts[counts > 0].mean())))
+    seen = syn.copy()
+    seen[trial.receptor] = 0.0
+    return circuit.replace(synapses=seen), circuit.replace(synapses=syn)
+
+
+def models(circuit: Circuit, trial: WorldTrial) -> tuple[Model, Model]:
+    """(emulation, truth) Models of :func:`circuits` (one object when they are the same)."""
+    emulation, truth = circuits(circuit, trial)
+    m = build_model(emulation)
+    return (m, m) if truth is emulation else (m, build_model(truth))
+
+
+def stdp_rule(trial: WorldTrial) -> STDP | None:
+    """The truth's learning rule (None unless ``plasticity`` at a positive strength)."""
+    if trial.hidden != "plasticity" or trial.stdp_percent == 0:
+        return None
+    a = trial.stdp_percent / 100.0
+    return STDP(a_plus=a, a_minus=DEPRESSION_RATIO * a)
 
 
 def weight_matrix(model: Model) -> np.ndarray:
@@ -88,12 +142,21 @@ def _binned(v: np.ndarray, every: int) -> np.ndarray:
     return v[:, : samples // every * every].reshape(runs, samples // every, every, n).mean(axis=2)
 
 
-def _simulate(circuit: Circuit, model: Model, trial: WorldTrial, pools_each: list[Pools], seed: int) -> np.ndarray:
-    """Binned mean voltage (runs, bins, N) of one batched call, run ``b`` with ``pools_each[b]``."""
-    pools = Pools(*(np.stack(a) for a in zip(*(p.tree_flatten()[0] for p in pools_each))))
+def _simulate(circuit: Circuit, emulation: Model, truth: Model, trial: WorldTrial, pools_each: list[Pools], n_truth: int,
+              seed: int) -> np.ndarray:
+    """Binned mean voltage (runs, bins, N), run ``b`` with ``pools_each[b]`` and key ``b``;
+    the last ``n_truth`` runs are the truth's (its own model and rule when they differ)."""
+    stack = lambda ps: Pools(*(np.stack(a) for a in zip(*(p.tree_flatten()[0] for p in ps))))  # noqa: E731
     keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), 19), len(pools_each))
-    v = simulate_hidden_batch(model, protocol(circuit, trial), keys, pools, dt_ms=trial.dt_ms, sample_dt_ms=1.0)["v"]
-    return _binned(v, int(round(trial.bin_ms)))
+    stim, every = protocol(circuit, trial), int(round(trial.bin_ms))
+    rule = stdp_rule(trial)
+    run = lambda m, k, p, r: simulate_hidden_batch(m, stim, k, p, dt_ms=trial.dt_ms, sample_dt_ms=1.0, stdp=r)["v"]  # noqa: E731
+    if truth is emulation and rule is None:  # one call (the modulator and glia worlds)
+        return _binned(run(emulation, keys, stack(pools_each), None), every)
+    m = len(pools_each) - n_truth
+    v_emu = run(emulation, keys[:m], stack(pools_each[:m]), None)
+    v_truth = run(truth, keys[m:], stack(pools_each[m:]), rule)
+    return _binned(np.concatenate([v_emu, v_truth]), every)
 
 
 def _off(p: Pools) -> Pools:
@@ -113,11 +176,12 @@ def _test(circuit: Circuit, model: Model, trial: WorldTrial, recorded, reference
 def run_world(trial: WorldTrial, seed: int) -> dict:
     """One independent world: the truth and ``n_reference + n_surrogates`` emulation runs."""
     circuit = world_circuit(trial, seed)
-    model = build_model(circuit)
+    model, truth_model = models(circuit, trial)
     truth = hidden_pools(circuit, trial, seed)
     runs = 1 + trial.n_reference + trial.n_surrogates
-    binned = _simulate(circuit, model, trial, [truth] + [_off(truth)] * (runs - 1), seed)
-    return _test(circuit, model, trial, binned[0], binned[1: 1 + trial.n_reference], binned[1 + trial.n_reference:])
+    binned = _simulate(circuit, model, truth_model, trial, [_off(truth)] * (runs - 1) + [truth], 1, seed)
+    rec, emu = binned[-1], binned[:-1]
+    return _test(circuit, model, trial, rec, emu[: trial.n_reference], emu[trial.n_reference:])
 
 
 def shared_worlds(trial: WorldTrial, n_null: int, n_hidden: int, seed: int) -> tuple[list[dict], list[dict]]:
@@ -130,10 +194,10 @@ def shared_worlds(trial: WorldTrial, n_null: int, n_hidden: int, seed: int) -> t
     rotating choice of pool runs. Outcomes of different worlds share emulation runs.
     """
     circuit = world_circuit(trial, seed)
-    model = build_model(circuit)
+    model, truth_model = models(circuit, trial)
     m = n_null + trial.n_reference + trial.n_surrogates - 1
     truths = [hidden_pools(circuit, trial, seed + 1 + h) for h in range(n_hidden)]
-    binned = _simulate(circuit, model, trial, [_off(truths[0])] * m + truths, seed)
+    binned = _simulate(circuit, model, truth_model, trial, [_off(truths[0])] * m + truths, n_hidden, seed)
     pool, rec = binned[:m], binned[m:]
     null, hidden = [], []
     for j in range(n_null):

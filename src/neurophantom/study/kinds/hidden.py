@@ -2,7 +2,9 @@
 
 One stage per point (:func:`neurophantom.validate.missing_modality.shared_worlds`): a
 small organoid (the point's seed is the circuit's), ``n_worlds`` truth worlds with the
-hidden process at the point's ``strength`` (nS at a 10 Hz rate; 0: nothing hidden) and
+hidden process at the point's ``strength`` (0: nothing hidden; nS at a 10 Hz rate for a
+modulator or glia, nS per synapse for an unlabelled receptor, % per spike pair for
+plasticity; :mod:`neurophantom.validate.missing_modality`) and
 ``n_worlds`` leave-one-out null worlds of the emulation itself, all one batched
 simulation. Metrics: ``detection_rate`` (fraction of truth worlds the test flags; at
 strength 0 that too is a false-alarm rate), ``false_alarm_rate`` (fraction of null worlds
@@ -36,7 +38,10 @@ def _split(settings: Mapping[str, Any]):
     n_worlds = int(s.pop("n_worlds", 10))
     if n_worlds < 1:
         raise NeurophantomError("n_worlds must be >= 1")
-    s["strength_nS"] = float(s.pop("strength", 0.0))
+    # One axis for every kind: nS for the modulator, glia and an unlabelled receptor,
+    # percent of the scanned count per spike pair for plasticity.
+    strength = float(s.pop("strength", 0.0))
+    s["stdp_percent" if s.get("hidden") == "plasticity" else "strength_nS"] = strength
     return WorldTrial(**s), n_worlds
 
 
