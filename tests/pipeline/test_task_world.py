@@ -151,3 +151,26 @@ def test_attracting_rate_fixed_points_hold_under_the_rate_networks_own_integrato
     x = np.asarray(jax.lax.scan(step, x, None, length=300)[0])
     drift = np.max(np.abs(x[:, net.n_inputs:] - roots), axis=1)
     assert np.all(drift[lam < -1e-2] < np.exp(-3.0)), (lam, drift)
+
+
+def test_the_task_world_hides_its_constants_in_counts_and_still_conducts_the_same(tmp_path):
+    """The preset's truth stage: unitary conductances off the library's (the world's
+    secret), molecule counts rescaled by library/world, and the Model the truth simulates
+    is the compiled circuit's to rounding (what it computes is unchanged)."""
+    from neurophantom.biophysics import biophysics_for, build_model
+    from neurophantom.pipeline.config import config_json
+    from neurophantom.pipeline.specimen import truth_stage
+    from neurophantom.sources import build_source
+
+    cfg = config_json(load_run_config("pretty-printer"))
+    truth_stage(tmp_path, {}, {"world": cfg["world"], "seed": 12})
+    truth = Circuit.load(tmp_path / "circuit")
+    packaged = build_source("pretty-printer", seed=0, options={"task": "flipflop"})
+    library, world = biophysics_for(packaged), biophysics_for(truth)
+    for r in packaged.receptor_types:
+        ratio = library.receptor(r).g_unit_pS / world.receptor(r).g_unit_pS
+        assert ratio != pytest.approx(1.0, abs=0.05), r  # the world keeps a secret for every receptor
+        np.testing.assert_allclose(truth.synapses[r], packaged.synapses[r] * ratio, rtol=1e-12)
+    m_truth, m_packaged = build_model(truth), build_model(packaged)
+    for name in ("g_nS", "w_kinetic_nS", "C_pF"):
+        np.testing.assert_allclose(np.asarray(m_truth.params[name]), np.asarray(m_packaged.params[name]), rtol=1e-9, err_msg=name)

@@ -239,7 +239,11 @@ class RunConfig(BaseModel):
 #: 1000 um^2 (about 10 pF, 0.5 nS of leak: 20 pA holds one 40 mV above rest, the task
 #: interface's unit drive), so the live-imaging currents are about 1/40 of the organoid's.
 PRETTY_PRINTER: dict = {
-    "world": {"source": "pretty-printer", "task": "flipflop", "biophysics": {}},
+    # The task world's secrets: unitary conductances off the library's (the truth stage
+    # compensates them in molecule counts, so that the compiled circuit still computes).
+    "world": {"source": "pretty-printer", "task": "flipflop",
+              "biophysics": {"receptors.ampa.g_unit_pS": 14.0, "receptors.gaba_a.g_unit_pS": 15.0,
+                             "channels.leak.g_unit_pS": 1.2}},
     "recording": {"mapping_pA": 60.0, "mapping_step_pA": 15.0, "mapping_wide_pA": (10.0, 20.0), "heldout_pA": 15.0,
                   "heldout_cells": 12},
 }

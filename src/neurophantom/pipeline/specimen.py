@@ -29,13 +29,35 @@ def truth_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -
         # A task world: the packaged compiled circuit (seed 0; another seed retrains for
         # minutes). Specimens differ in how the same circuit is folded and scanned.
         c = build_source(w["source"], seed=0, options={"task": w["task"]})
+    library = biophysics_for(c)
+    world = library.override(w["biophysics"])
+    if w["source"] != "organoid":
+        c = keep_conductances(c, library, world)
     meta = dict(c.provenance.metadata)
-    meta["biophysics"] = biophysics_for(c).override(w["biophysics"]).to_dict()
+    meta["biophysics"] = world.to_dict()
     meta["transmission"] = w["transmission"]
     p = c.provenance
     c = c.replace(provenance=Provenance(source=p.source, dataset=p.dataset, seed=p.seed, config=p.config, metadata=meta))
     c.save(out / "circuit")
     return {"neurons": c.n_neurons, "synapse_partners": c.n_synapse_partners}
+
+
+def keep_conductances(circuit: Circuit, library, world) -> Circuit:
+    """``circuit`` with its molecule counts rescaled so that, under the ``world``'s unitary
+    conductances, every synapse and membrane conducts what it did under the ``library``'s.
+
+    A task world is compiled under the library's biophysics; its hidden constants must not
+    change what it computes, only what a scan counts: a receptor whose unitary conductance
+    is 1.4x the library's is present in 1/1.4 the number. The identification, which starts
+    from the library, then has to learn the constants from recordings. Other overrides
+    (time constants, reversal potentials) are applied as they are and do change dynamics.
+    """
+    nrn, syn = circuit.neurons.copy(), circuit.synapses.copy()
+    for r in circuit.receptor_types:
+        syn[r] = syn[r] * (library.receptor(r).g_unit_pS / world.receptor(r).g_unit_pS)
+    for ch in circuit.channel_types:
+        nrn[ch] = nrn[ch] * (library.channel(ch).g_unit_pS / world.channel(ch).g_unit_pS)
+    return circuit.replace(neurons=nrn, synapses=syn)
 
 
 def tissue_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
