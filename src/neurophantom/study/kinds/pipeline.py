@@ -28,7 +28,17 @@ everything upstream of them (:func:`~neurophantom.pipeline.upstream`):
     receptor-blind scan, the shuffled-connectome control and the free-weight baseline.
 ``function``
     memory recall of truth and emulations, the function kept (emulation recall / truth
-    recall) and the spike coincidence (Gamma) with the specimen's spikes.
+    recall) and the spike coincidence (Gamma) with the specimen's spikes (organoid).
+``task``
+    task world (``preset: pretty-printer``): fraction correct on held-out trials of the
+    truth, the barcoded and Rosetta emulations and the shuffled control, and the share of
+    the truth's above-chance score each keeps.
+``computation``
+    task world: Chamfer distance between the attracting fixed points each performer's
+    own dynamics has and the rate network's (:mod:`neurophantom.validate.computation`).
+
+Option ``preset`` (default ``organoid``) picks the run preset the settings override, as
+``neurophantom run --preset``; it is part of a point's id only when given.
 """
 
 from __future__ import annotations
@@ -123,6 +133,23 @@ def _function(f: Mapping[str, Path]) -> dict:
     return out
 
 
+def _task(f: Mapping[str, Path]) -> dict:
+    r = _result(f["function"])
+    chance = _num(r.get("chance"))
+    score = {k: _num((r.get(k) or {}).get("score")) for k in ("truth", "emulation", "rosetta", "control")}
+    out = {f"{p}_task_score": score[k] for k, p in (("truth", "truth"), ("emulation", "exm"), ("rosetta", "rosetta"),
+                                                    ("control", "shuffled"))}
+    for k, p in (("emulation", "exm"), ("rosetta", "rosetta"), ("control", "shuffled")):
+        out[f"{p}_task_kept"] = _ratio(score[k] - chance, score["truth"] - chance)
+    return out
+
+
+def _computation(f: Mapping[str, Path]) -> dict:
+    r = _result(f["computation"])
+    return {f"{p}_fixed_point_distance": _num((r.get(k) or {}).get("distance"))
+            for k, p in (("emulation", "exm"), ("rosetta", "rosetta"), ("control", "shuffled"))}
+
+
 BLIND_SCORE = "study_score_heldout_blind"
 
 #: group -> (stages it reads, reader, metric names)
@@ -137,32 +164,49 @@ GROUPS: dict[str, tuple[tuple[str, ...], Any, tuple[str, ...]]] = {
     "emulation": (("emulate",), _emulation, ("exm_trace_r", "rosetta_trace_r", "shuffled_trace_r", "free_weights_trace_r")),
     "function": (("function",), _function, ("truth_recall", "exm_recall", "exm_function_kept", "exm_spike_gamma",
                                             "rosetta_recall", "rosetta_function_kept", "rosetta_spike_gamma")),
+    "task": (("function",), _task, ("truth_task_score", "exm_task_score", "rosetta_task_score", "shuffled_task_score",
+                                    "exm_task_kept", "rosetta_task_kept", "shuffled_task_kept")),
+    "computation": (("computation",), _computation, ("exm_fixed_point_distance", "rosetta_fixed_point_distance",
+                                                     "shuffled_fixed_point_distance")),
 }
+#: Metric groups that only one kind of world has.
+ORGANOID_ONLY, TASK_ONLY = ("function",), ("task", "computation")
 
 
 def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    extra = sorted(set(options) - {"metrics"})
+    from ...pipeline.config import PRESETS
+
+    extra = sorted(set(options) - {"metrics", "preset"})
     if extra:
-        raise NeurophantomError(f"unknown pipeline option {extra[0]!r} (known: metrics)")
+        raise NeurophantomError(f"unknown pipeline option {extra[0]!r} (known: metrics, preset)")
     groups = options.get("metrics")
     if not isinstance(groups, list) or not groups or not all(isinstance(g, str) for g in groups):
         raise NeurophantomError(f"pipeline studies need options.metrics, a list of metric groups ({', '.join(GROUPS)})")
     bad = [g for g in groups if g not in GROUPS]
     if bad:
         raise NeurophantomError(f"unknown metric group {bad[0]!r} (known: {', '.join(GROUPS)})")
-    return {"metrics": list(dict.fromkeys(groups))}
+    out: dict[str, Any] = {"metrics": list(dict.fromkeys(groups))}
+    preset = options.get("preset", "organoid")
+    if preset not in PRESETS:
+        raise NeurophantomError(f"unknown pipeline option preset {preset!r} (known: {', '.join(PRESETS)})")
+    wrong = [g for g in groups if g in (TASK_ONLY if preset == "organoid" else ORGANOID_ONLY)]
+    if wrong:
+        raise NeurophantomError(f"metric group {wrong[0]!r} does not apply to preset {preset!r}")
+    if "preset" in options:
+        out["preset"] = preset
+    return out
 
 
-def run_config(settings: Mapping[str, Any], seed: int):
+def run_config(settings: Mapping[str, Any], seed: int, preset: str = "organoid"):
     """The run config of a point at study seed ``seed`` (see the module docstring)."""
     from ...pipeline.config import load_run_config
 
-    base = load_run_config(sets=dict(settings))
+    base = load_run_config(preset, sets=dict(settings))
     if seed == 0:
         return base
     sets = {**settings, "seed": base.seed + seed, "world.heldout_seed": base.world.heldout_seed + SEED_STRIDE * seed,
             "world.train_seeds": [t + SEED_STRIDE * seed for t in base.world.train_seeds]}
-    return load_run_config(sets=sets)
+    return load_run_config(preset, sets=sets)
 
 
 def check_settings(settings: Mapping[str, Any], options: Mapping[str, Any]) -> None:
@@ -171,7 +215,7 @@ def check_settings(settings: Mapping[str, Any], options: Mapping[str, Any]) -> N
     from ...reconstruct.config import ReconstructConfig
     from ...tissue.config import TissueConfig
 
-    cfg = run_config(settings, 0)
+    cfg = run_config(settings, 0, options.get("preset", "organoid"))
     import pydantic
 
     try:
@@ -198,7 +242,7 @@ def _score_blind(out: Path, inputs, cfg) -> dict:
 def stages(settings: Mapping[str, Any], seed: int, options: Mapping[str, Any]) -> list[Stage]:
     from ...pipeline.main import CODE_VERSION, build_stages
 
-    graph = build_stages(run_config(settings, seed))
+    graph = build_stages(run_config(settings, seed, options.get("preset", "organoid")))
     if "blind_reconstruction" in options.get("metrics", ()):
         graph.append(Stage(name=BLIND_SCORE, fn=_score_blind, config={}, deps=("recon_heldout_blind", "tissue_heldout"),
                            version=CODE_VERSION))
