@@ -1,0 +1,109 @@
+"""How much of a recorded trial mean is noise: the instrument's and the specimen's own.
+
+Repeated trials of one protocol differ by two things the deterministic map cannot
+reproduce: the camera's shot and read noise (Poisson photon counts, independent from frame
+to frame, known from the counts themselves) and whatever stochastic input the specimen
+received (its background drive, channel noise), which is correlated over the membrane's
+and the input's time constants. The second is measured from the recordings' own
+trial-to-trial spread, as in the signal/noise decomposition of repeated trials (Sahani &
+Linden 2003): the deviations of each trial from the trial mean give, pooled over frames,
+each neuron's single-trial noise autocovariance; subtracting the shot-noise variance at
+lag zero leaves the *excess* autocovariance ``gamma_n(k)``. The estimate is tapered with
+Bartlett's window, which keeps the implied Toeplitz covariance positive semi-definite
+(Bartlett 1946; Priestley 1981, section 5.4), and is zero where it is not positive at lag
+zero or where there is a single trial (then only the shot noise is known). Pooling over
+frames assumes the excess noise is stationary within a trial: with two or three trials per
+protocol a per-frame estimate would rest on one or two degrees of freedom.
+
+The covariance of the trial mean of ``T`` trials of neuron ``n`` is then
+``diag(shot_n) / T + Toeplitz(gamma_n) / T``; after the comparison's Gaussian smoothing
+``S`` it is ``S Sigma_n S^T``, whose diagonal weighs the chi-square
+(:func:`~.observe.chi_square`) and whose full form gives the residual covariance that the
+goodness of fit and the intervals of :mod:`.identifiability` use.
+
+References
+----------
+Bartlett MS (1946) On the theoretical specification and sampling properties of
+autocorrelated time-series. J R Stat Soc Suppl 8:27-41.
+Priestley MB (1981) Spectral Analysis and Time Series. Academic Press.
+Sahani M, Linden JF (2003) How linear are auditory cortical responses? Adv Neural Inf
+Process Syst 15:125-132.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def shot_variance(measured: np.ndarray, read_noise_e: float) -> np.ndarray:
+    """Single-trial variance per frame (frames, N) of Poisson counts plus read noise,
+    estimated by the trial-mean count (at least one photon)."""
+    return np.maximum(np.asarray(measured, dtype=np.float64).mean(axis=0), 1.0) + float(read_noise_e) ** 2
+
+
+def default_max_lag(n_frames: int, smooth_frames: float) -> int:
+    """Autocovariance lags estimated: four smoothing widths or 16 frames, whichever is
+    more, and at most a quarter of the trial (beyond that the estimate is mostly noise)."""
+    return int(max(1, min(n_frames // 4, max(16, int(np.ceil(4 * smooth_frames))))))
+
+
+def excess_autocovariance(measured: np.ndarray, shot_single: np.ndarray, max_lag: int) -> np.ndarray:
+    """Bartlett-tapered autocovariance (N, max_lag + 1) of one trial's noise beyond the
+    shot noise, from the spread of ``measured`` (trials, frames, N) about its trial mean.
+
+    ``sum_t d_t(f) d_t(f + k) / (T - 1)`` is unbiased for the single-trial autocovariance
+    at lag ``k``; it is averaged over the ``F - k`` frame pairs, the shot noise (white) is
+    subtracted at lag zero, and lags are weighted by ``1 - k / (max_lag + 1)``.
+    """
+    x = np.asarray(measured, dtype=np.float64)
+    T, F, N = x.shape
+    L = int(min(max_lag, F - 1))
+    out = np.zeros((N, L + 1))
+    if T < 2 or F < 2:
+        return out
+    d = x - x.mean(axis=0)
+    for k in range(L + 1):
+        out[:, k] = (d[:, : F - k, :] * d[:, k:, :]).sum(axis=(0, 1)) / ((T - 1) * (F - k))
+    out[:, 0] -= np.asarray(shot_single, dtype=np.float64).mean(axis=0)
+    out *= 1.0 - np.arange(L + 1) / (L + 1)
+    bad = out[:, 0] <= 0
+    out[bad] = 0.0
+    return out
+
+
+def _lag_products(smooth: np.ndarray, max_lag: int) -> np.ndarray:
+    """``c[f, k] = sum_i S[f, i] (S[f, i + k] + S[f, i - k])`` (lag zero counted once), so
+    that ``diag(S Toeplitz(g) S^T) = c @ g``."""
+    S = np.asarray(smooth, dtype=np.float64)
+    F = S.shape[0]
+    c = np.zeros((F, max_lag + 1))
+    c[:, 0] = (S**2).sum(axis=1)
+    for k in range(1, min(max_lag, F - 1) + 1):
+        c[:, k] = 2.0 * (S[:, :-k] * S[:, k:]).sum(axis=1)
+    return c
+
+
+def smoothed_excess_variance(smooth: np.ndarray, acov: np.ndarray, trials: int) -> np.ndarray:
+    """Diagonal (frames, N) of ``S Toeplitz(gamma_n) S^T / T``: the excess noise's share of
+    the variance of the smoothed trial mean."""
+    if not np.any(acov):
+        return np.zeros((np.shape(smooth)[0], acov.shape[0]))
+    return _lag_products(smooth, acov.shape[1] - 1) @ acov.T / max(int(trials), 1)
+
+
+def toeplitz_stack(acov: np.ndarray, n_frames: int) -> np.ndarray:
+    """(N, F, F) symmetric Toeplitz matrices of the autocovariances ``acov`` (N, L + 1)."""
+    N, L1 = acov.shape
+    lag = np.abs(np.arange(n_frames)[:, None] - np.arange(n_frames)[None, :])
+    g = np.concatenate([acov, np.zeros((N, max(n_frames - L1, 0)))], axis=1)[:, :n_frames]
+    return g[:, lag]
+
+
+def mean_covariance(noise_var: np.ndarray, acov: np.ndarray, trials: int) -> np.ndarray:
+    """(N, F, F) covariance of the (unsmoothed) trial mean: the shot noise's diagonal
+    ``noise_var`` (frames, N; already divided by the trials) plus the excess."""
+    F = np.shape(noise_var)[0]
+    cov = toeplitz_stack(acov, F) / max(int(trials), 1)
+    idx = np.arange(F)
+    cov[:, idx, idx] += np.asarray(noise_var, dtype=np.float64).T
+    return cov
