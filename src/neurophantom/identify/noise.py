@@ -10,8 +10,12 @@ Linden 2003): the deviations of each trial from the trial mean give, pooled over
 each neuron's single-trial noise autocovariance; subtracting the shot-noise variance at
 lag zero leaves the *excess* autocovariance ``gamma_n(k)``. The estimate is tapered with
 Bartlett's window, which keeps the implied Toeplitz covariance positive semi-definite
-(Bartlett 1946; Priestley 1981, section 5.4), and is zero where it is not positive at lag
-zero or where there is a single trial (then only the shot noise is known). Pooling over
+(Bartlett 1946; Priestley 1981, section 5.4). It is kept only where its lag-zero value
+exceeds ``min_z`` standard errors of what shot noise alone would give (``sqrt(2 sum_f
+shot_f^2 / (T - 1)) / F``, a pre-test estimator): with two trials the lag-zero estimate of
+a neuron without excess noise scatters by tens of percent of the shot noise, and keeping
+its positive half would inflate the noise and deflate the chi-square. With a single trial
+only the shot noise is known. Pooling over
 frames assumes the excess noise is stationary within a trial: with two or three trials per
 protocol a per-frame estimate would rest on one or two degrees of freedom.
 
@@ -47,13 +51,14 @@ def default_max_lag(n_frames: int, smooth_frames: float) -> int:
     return int(max(1, min(n_frames // 4, max(16, int(np.ceil(4 * smooth_frames))))))
 
 
-def excess_autocovariance(measured: np.ndarray, shot_single: np.ndarray, max_lag: int) -> np.ndarray:
+def excess_autocovariance(measured: np.ndarray, shot_single: np.ndarray, max_lag: int, min_z: float = 2.0) -> np.ndarray:
     """Bartlett-tapered autocovariance (N, max_lag + 1) of one trial's noise beyond the
     shot noise, from the spread of ``measured`` (trials, frames, N) about its trial mean.
 
     ``sum_t d_t(f) d_t(f + k) / (T - 1)`` is unbiased for the single-trial autocovariance
     at lag ``k``; it is averaged over the ``F - k`` frame pairs, the shot noise (white) is
-    subtracted at lag zero, and lags are weighted by ``1 - k / (max_lag + 1)``.
+    subtracted at lag zero, and lags are weighted by ``1 - k / (max_lag + 1)``; neurons
+    whose lag-zero excess is below ``min_z`` standard errors get none.
     """
     x = np.asarray(measured, dtype=np.float64)
     T, F, N = x.shape
@@ -64,9 +69,11 @@ def excess_autocovariance(measured: np.ndarray, shot_single: np.ndarray, max_lag
     d = x - x.mean(axis=0)
     for k in range(L + 1):
         out[:, k] = (d[:, : F - k, :] * d[:, k:, :]).sum(axis=(0, 1)) / ((T - 1) * (F - k))
-    out[:, 0] -= np.asarray(shot_single, dtype=np.float64).mean(axis=0)
+    shot = np.asarray(shot_single, dtype=np.float64)
+    out[:, 0] -= shot.mean(axis=0)
+    se0 = np.sqrt(2.0 * (shot**2).sum(axis=0) / (T - 1)) / F
     out *= 1.0 - np.arange(L + 1) / (L + 1)
-    bad = out[:, 0] <= 0
+    bad = out[:, 0] <= min_z * se0
     out[bad] = 0.0
     return out
 

@@ -34,7 +34,7 @@ from ..biophysics.model import Model
 from ..engine import compile_drive, init_state, integrate, with_transmitter
 from ..engine.drive import Drive
 from ..instruments.dynamic.forward import Activity, Timing, fluorescence_from_activity
-from ..types.stimulus import Stimulus
+from ..types.stimulus import Noise, Stimulus
 from .noise import default_max_lag, excess_autocovariance, mean_covariance, shot_variance, smoothed_excess_variance
 
 
@@ -126,8 +126,15 @@ class Experiment:
 
     def drive_for(self, model: Model) -> Drive:
         """The stimulus as engine arrays for ``model``'s neuron order (with the imposed
-        presynaptic transmitter when the experiment is teacher-forced)."""
-        drive = compile_drive(self.stimulus, model, dt_ms=self.dt_ms, n_steps=int(round(self.stimulus.duration_ms / self.dt_ms)))
+        presynaptic transmitter when the experiment is teacher-forced).
+
+        Background noise components are left out: their realisation differs in every trial
+        and is unknown, so the model predicts the trial mean from the deterministic part of
+        the stimulus, and the trials' spread (``noise="trials"``) carries the rest.
+        """
+        stim = Stimulus(duration_ms=self.stimulus.duration_ms,
+                        components=tuple(c for c in self.stimulus.components if not isinstance(c, Noise)))
+        drive = compile_drive(stim, model, dt_ms=self.dt_ms, n_steps=int(round(self.stimulus.duration_ms / self.dt_ms)))
         return drive if self.transmitter is None else with_transmitter(drive, self.transmitter)
 
 

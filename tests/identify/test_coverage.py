@@ -1,0 +1,174 @@
+"""Honest uncertainty: do the map's intervals contain the truth as often as they claim,
+and does the reduced chi-square tell a right model from a wrong one?
+
+Oracle: eight worlds. Each is one small organoid circuit (10 neurons, wired densely
+enough that both receptor types carry signal; one circuit so that the eight share one
+compilation) whose six learnable constants (AMPA and GABA-A unitary conductances, Na, Kdr
+and leak conductances, specific capacitance) are drawn by the world's seed, log-uniformly
+within a factor 1.6 of the library's, and which is imaged by voltage imaging with the
+camera's real shot noise (three protocols of two trials, its own stimulated cells,
+expression levels and noise). The true hypergraph stands for a perfect reconstruction, so
+the effective truth (``validate.effective``) is the world's own values. Each world is
+fitted from the library's values and its nominal 90% intervals are checked against the
+effective truth.
+
+- Coverage: an honest 90% interval contains the truth for about 90% of the parameters it
+  calls identifiable; the test asks for at least 80% over every (world, identifiable
+  parameter) pair, and for at least 24 pairs (with 24 pairs a method whose true coverage
+  were 60% would pass with probability 0.2%, binomial tail).
+- Goodness of fit: with the model right and the noise model honest, the reduced
+  chi-square is 1 up to its sampling sd ``sqrt(2 / nu)`` (``nu`` the effective number of
+  independent residuals, about 40-70 here): every correctly specified world must lie
+  within 1 +/- 0.5 and none may be called misspecified; their mean within 1 +/- 0.2.
+- Control (misspecified): a world whose GABA-A decay is twice the library's, fitted with
+  the library's decay held fixed, must be flagged misspecified with no parameter
+  identifiable.
+- Control (noise model): a world whose specimen receives background noise (trials differ
+  by more than shot noise) must look misspecified to the shot-noise-only model (reduced
+  chi-square > 2) and not to the noise model that reads the trials' spread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurophantom.biophysics import biophysics_for
+from neurophantom.identify.fit import FitConfig, Specimen, fit_map
+from neurophantom.identify.identifiability import identifiability
+from neurophantom.identify.map import MapNames, init_theta, make_template, theta_from_natural
+from neurophantom.identify.observe import Experiment
+from neurophantom.instruments.dynamic import (Timing, imaging_config, indicator_params, optics_params, parse_protocol,
+                                              record, to_stimulus)
+from neurophantom.sources import build_source
+from neurophantom.types import Provenance
+from neurophantom.validate.effective import effective_truth
+
+pytestmark = pytest.mark.xdist_group("coverage")
+
+CIRCUIT = {"n_neurons": 10, "n_patterns": 0, "memory_strength": 0.0, "slab_um": (60.0, 60.0, 30.0),
+           "connection_length_um": 1000.0}
+HIDDEN = ("receptors.ampa.g_unit_pS", "receptors.gaba_a.g_unit_pS", "channels.na.g_unit_pS", "channels.kdr.g_unit_pS",
+          "channels.leak.g_unit_pS", "cm_pF_per_um2")
+FREE = ("log_g_receptor_pS", "log_g_channel_pS", "log_cm_pF_per_um2")
+FIXED = ("g_receptor_pS[nmda]", "g_receptor_pS[gaba_b]", "g_channel_pS[cal]", "g_channel_pS[kca]")
+DT_MS = 0.1
+N_WORLDS = 8
+SPREAD = np.log(1.6)
+PROTOCOL = "pulses:on=random:3,amp=1500,width=3,period=20,start=5,stop=50;step:on=random:4,amp=700,start=10,stop=50"
+
+
+def _get(bio, key):
+    kind, *rest = key.split(".")
+    if kind == "receptors":
+        return getattr(bio.receptor(rest[0]), rest[1])
+    if kind == "channels":
+        return getattr(bio.channel(rest[0]), rest[1])
+    return getattr(bio, kind)
+
+
+def _with_world(circuit, world):
+    meta = dict(circuit.provenance.metadata)
+    meta["biophysics"] = biophysics_for(circuit).override(world).to_dict()
+    p = circuit.provenance
+    return circuit.replace(provenance=Provenance(source=p.source, seed=p.seed, config=p.config, metadata=meta))
+
+
+def _draw_world(library, seed: int) -> dict:
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(16,)))
+    return {k: float(_get(library, k) * np.exp(rng.uniform(-SPREAD, SPREAD))) for k in HIDDEN}
+
+
+def _experiments(circuit, seed: int, *, sigma_pA: float = 0.0, noise: str = "trials") -> list[Experiment]:
+    cfg = imaging_config("voltage", frame_rate_hz=500.0, transmission="kinetic", dt_ms=DT_MS, sample_dt_ms=0.5,
+                         bleach_tau_s=None, brightness_cv=0.3, neuropil_fraction=0.0, photons_rest=2e4)
+    prot = parse_protocol(f"spontaneous:duration=60,sigma={sigma_pA},tau=5;{PROTOCOL}", trials=2)
+    out = []
+    for k in range(3):
+        rec, _ = record(circuit, prot, cfg, seed=1000 * seed + k)
+        out.append(Experiment(
+            stimulus=to_stimulus(prot, rec.stimulated_ids), measured=rec.stacked("fluorescence"),
+            timing=Timing.of(cfg, prot.duration_ms), indicator=indicator_params(cfg.indicator),
+            optics=optics_params(cfg, rec.roi_positions_um), source=np.full(circuit.n_neurons, -1, np.int32),
+            dt_ms=DT_MS, name=f"p{k}", smooth_frames=2.5, noise=noise,  # 5 ms at 500 Hz
+        ))
+    return out
+
+
+def _fit(base, exps, *, seed: int, start: dict | None = None, steps: int = 30):
+    """Fit the map on the true hypergraph from ``start`` (natural values by flat name;
+    default the library's) and report its identifiability (reads recordings only)."""
+    library = biophysics_for(base)
+    template = make_template(base, library)
+    names = MapNames(template.receptor_types, template.channel_types)
+    theta0 = init_theta(library, names.receptors, names.channels)
+    if start is not None:
+        theta0 = theta_from_natural(start, names, theta0)
+    spec = Specimen("w", template, tuple(exps))
+    fixed = tuple(f for f in FIXED if f in names.flat_names())
+    prior = None
+    if steps:
+        res = fit_map([spec], theta0, names, FitConfig(free=FREE, fixed=fixed, refine_steps=steps, smoothing=0.0, seed=seed))
+        theta0, prior = res.theta, res.prior_precision
+    return identifiability([spec], theta0, names, FREE, fixed=fixed, jacobian_step=0.0, prior_precision=prior), names
+
+
+@pytest.fixture(scope="module")
+def base():
+    return build_source("organoid", seed=5, options=CIRCUIT)
+
+
+@pytest.fixture(scope="module")
+def worlds(base):
+    out = []
+    for seed in range(N_WORLDS):
+        truth = _with_world(base, _draw_world(biophysics_for(base), seed))
+        rep, names = _fit(base, _experiments(truth, seed), seed=seed)
+        ids = {int(i): int(i) for i in base.neuron_ids}
+        out.append((rep, effective_truth(truth, base, ids, names)))
+    return out
+
+
+def test_nominal_90_percent_intervals_cover_the_effective_truth(worlds):
+    pairs = []
+    for rep, truth in worlds:
+        for p in rep.parameters:
+            if p.identifiable:
+                pairs.append((p.name, p.low90 <= truth[p.name] <= p.high90, p.value / truth[p.name]))
+    assert len(pairs) >= 24, len(pairs)
+    covered = np.mean([c for _, c, _ in pairs])
+    missed = [(n, round(r, 3)) for n, c, r in pairs if not c]
+    assert covered >= 0.8, (covered, len(pairs), missed)
+    # Not vacuous: identifiable means a 95% interval within +/-25%, and the estimates are close.
+    assert np.median([abs(np.log(r)) for _, _, r in pairs]) < 0.1
+
+
+def test_correct_worlds_have_reduced_chi_square_near_one(worlds):
+    chi2 = np.array([rep.reduced_chi_square for rep, _ in worlds])
+    assert not any(rep.misspecified for rep, _ in worlds), chi2
+    assert np.all(np.abs(chi2 - 1.0) < 0.5), chi2
+    assert abs(chi2.mean() - 1.0) < 0.2, chi2
+
+
+def test_fixed_parameters_are_reported_as_fixed(worlds):
+    rep, _ = worlds[0]
+    by = {p.name: p for p in rep.parameters}
+    for name in FIXED + ("tau_receptor_ms[ampa]", "E_receptor_mV[gaba_a]"):
+        assert by[name].reason == "fixed" and not by[name].identifiable
+        assert name not in rep.unidentifiable
+
+
+def test_a_wrong_fixed_receptor_decay_is_flagged_misspecified(base):
+    library = biophysics_for(base)
+    world = _draw_world(library, 0) | {"receptors.gaba_a.tau_decay_ms": 2.0 * library.receptor("gaba_a").tau_decay_ms}
+    rep, _ = _fit(base, _experiments(_with_world(base, world), 0), seed=0)
+    assert rep.misspecified, (rep.reduced_chi_square, rep.chi2_threshold)
+    assert not any(p.identifiable for p in rep.parameters)
+
+
+def test_trial_spread_noise_model_explains_background_noise(base):
+    truth = _with_world(base, _draw_world(biophysics_for(base), 1))
+    honest, _ = _fit(base, _experiments(truth, 1, sigma_pA=60.0), seed=1)
+    shot_only, _ = _fit(base, _experiments(truth, 1, sigma_pA=60.0, noise="shot"), seed=1)
+    assert shot_only.reduced_chi_square > 2.0 and shot_only.misspecified, shot_only.reduced_chi_square
+    assert not honest.misspecified and abs(honest.reduced_chi_square - 1.0) < 0.5, honest.reduced_chi_square
