@@ -33,10 +33,9 @@ reconstruction, so the effective truth (``validate.effective``) is the world's v
   must not be.
 - Control (noise model): when the specimen receives background noise (trials differ by
   more than shot noise), the shot-noise-only model must call the truth misspecified
-  (measured reduced chi-square 11) and the noise model that reads the trials' spread must
-  cut that at least four-fold (measured 1.8: the remainder is the spike-time jitter the
-  noise causes, whose variance is not stationary within a trial, as the pooled estimate
-  assumes, and which two trials cannot resolve frame by frame).
+  (reduced chi-square > 5; measured 11.0) and the noise model that reads the trials'
+  spread, pooled over the specimen's protocols, must not (within 1 +/- 0.5; measured
+  1.13; estimated per protocol from its two trials alone it was 1.81).
 """
 
 from __future__ import annotations
@@ -50,6 +49,7 @@ from neurophantom.biophysics import biophysics_for
 from neurophantom.identify.fit import FitConfig, Specimen, fit_map
 from neurophantom.identify.identifiability import identifiability
 from neurophantom.identify.map import MapNames, init_theta, make_template, natural_values, theta_from_natural
+from neurophantom.identify.noise import pool_trial_noise
 from neurophantom.identify.objective import Objective, free_index
 from neurophantom.identify.observe import Experiment
 from neurophantom.instruments.dynamic import (Timing, imaging_config, indicator_params, optics_params, parse_protocol,
@@ -111,7 +111,7 @@ def _experiments(circuit, seed: int, *, sigma_pA: float = 0.0, noise: str = "tri
             optics=optics_params(cfg, rec.roi_positions_um), source=np.full(circuit.n_neurons, -1, np.int32),
             dt_ms=DT_MS, name=f"p{k}", smooth_frames=SMOOTH_FRAMES, noise=noise,
         ))
-    return out
+    return pool_trial_noise(out)
 
 
 def _fit(base, exps, *, seed: int, start: dict | None = None, steps: int = 30):
@@ -237,4 +237,4 @@ def test_trial_spread_noise_model_explains_background_noise(base):
     shot_only, _ = _fit(base, _experiments(truth, 1, sigma_pA=SIGMA_PA, noise="shot"), seed=1, start=effective, steps=0)
     print("background noise: reduced chi-square shot-only", shot_only.reduced_chi_square, "trials", honest.reduced_chi_square)
     assert shot_only.reduced_chi_square > 5.0 and shot_only.misspecified, shot_only.reduced_chi_square
-    assert honest.reduced_chi_square < shot_only.reduced_chi_square / 4, (honest.reduced_chi_square, shot_only.reduced_chi_square)
+    assert not honest.misspecified and abs(honest.reduced_chi_square - 1.0) < 0.5, honest.reduced_chi_square

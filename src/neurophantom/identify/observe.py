@@ -73,8 +73,9 @@ class Experiment:
     #: Teacher forcing (``identify.teacher``): (steps, N) transmitter levels imposed on the
     #: synapses, NaN where a neuron's own voltage drives them; None: closed loop.
     transmitter: np.ndarray | None = None
-    #: (N, lags + 1) autocovariance of one trial's noise beyond the shot noise (computed).
-    excess_acov: np.ndarray = dataclasses.field(init=False, repr=False, default=None)
+    #: (N, lags + 1) autocovariance of one trial's noise beyond the shot noise; None:
+    #: estimated from this experiment's trials (``noise.pool_trial_noise`` pools a specimen's).
+    excess_acov: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         every = self.timing.sample_dt_ms / self.dt_ms
@@ -101,8 +102,14 @@ class Experiment:
             raise NeurophantomError(f"experiment {self.name!r}: noise_var must be positive, shaped (frames, neurons)")
         if self.noise not in ("shot", "trials") or self.noise_lag_frames < 0:
             raise NeurophantomError(f"experiment {self.name!r}: noise must be 'shot' or 'trials' and noise_lag_frames >= 0")
-        lags = self.noise_lag_frames or default_max_lag(frames, self.smooth_frames)
-        acov = excess_autocovariance(self.measured, shot, lags) if self.noise == "trials" else np.zeros((n, 1))
+        if self.noise == "shot":
+            acov = np.zeros((n, 1))
+        elif self.excess_acov is None:
+            acov = excess_autocovariance(self.measured, shot, self.noise_lag_frames or default_max_lag(frames, self.smooth_frames))
+        else:
+            acov = np.asarray(self.excess_acov, dtype=np.float64)
+            if acov.ndim != 2 or acov.shape[0] != n or acov.shape[1] < 1 or not np.all(np.isfinite(acov)) or np.any(acov[:, 0] < 0):
+                raise NeurophantomError(f"experiment {self.name!r}: excess_acov must be finite (neurons, lags + 1), >= 0 at lag 0")
         object.__setattr__(self, "excess_acov", acov)
 
     @property
