@@ -19,17 +19,17 @@ reconstruction, so the effective truth (``validate.effective``) is the world's v
   interval contains the truth for about 90% of the parameters it calls identifiable; the
   test asks for at least 80% over every (world, identifiable parameter) pair, with at
   least 24 pairs (all six parameters of all eight worlds were identifiable when written:
-  48 pairs, 47 covered, rms z-score 0.82). With 24 pairs a method whose true coverage
+  48 pairs, 47 covered, rms z-score 0.83). With 24 pairs a method whose true coverage
   were 60% would pass with probability 0.2% (binomial tail).
 - Goodness of fit: with the model right and the noise model honest, the reduced
   chi-square at the truth is 1 up to its sampling sd ``sqrt(2 / nu)`` (``nu`` the
   effective number of independent residuals, about 95 here, sd 0.15): every world must lie
   within 1 +/- 0.5, none may be called misspecified, and their mean within 1 +/- 0.2
-  (measured 0.83-1.19, mean 0.96).
+  (measured 0.84-1.19, mean 0.96).
 - Control (misspecified): a world whose GABA-A decay is three times the library's, which
   the map holds fixed, fitted by the same optimiser from the same start as its correctly
-  specified twin, must be flagged misspecified with no parameter identifiable (measured 2.21
-  against a threshold of 1.51; the twin 0.86); the twin
+  specified twin, must be flagged misspecified with no parameter identifiable (measured 1.78
+  against a threshold of 1.51; the twin 0.87); the twin
   must not be.
 - Control (noise model): when the specimen receives background noise (trials differ by
   more than shot noise), the shot-noise-only model must call the truth misspecified
