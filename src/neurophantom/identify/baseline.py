@@ -75,10 +75,10 @@ def fit_free_weights(
     key = jax.random.key(seed)
     args = [(e.drive_for(template.model), jnp.asarray(e.mean_measured), e.indicator, e.optics, jnp.asarray(e.source), e) for e in train]
 
-    def loss(log_w, drive, meas, ind, opt, src, roi_w, var, smooth, *, dt_ms, timing):
+    def loss(log_w, drive, meas, ind, opt, src, roi_w, var, smooth, extra, *, dt_ms, timing):
         model = free_weight_model(theta, template, names, log_w)
         pred = predict_arrays(model, drive, ind, opt, src, key, dt_ms=dt_ms, timing=timing)
-        return chi_square(pred, meas, var, roi_w, smooth)[0]
+        return chi_square(pred, meas, var, roi_w, smooth, extra_var=extra)[0]
 
     fns = {}
     log_w = initial_free_weights(theta, template, names)
@@ -91,8 +91,9 @@ def fit_free_weights(
         for drive, meas, ind, optc, src, e in args:
             k = (e.timing, e.dt_ms)
             if k not in fns:
-                fns[k] = jax.jit(jax.value_and_grad(lambda lw, d, m_, i_, o_, s_, w_, v_, k_, e=e: loss(lw, d, m_, i_, o_, s_, w_, v_, k_, dt_ms=e.dt_ms, timing=e.timing)))
-            v, gi = fns[k](log_w, drive, meas, ind, optc, src, jnp.asarray(e.weights), jnp.asarray(e.noise_var), jnp.asarray(e.smoothing))
+                fns[k] = jax.jit(jax.value_and_grad(lambda lw, d, m_, i_, o_, s_, w_, v_, k_, x_, e=e: loss(lw, d, m_, i_, o_, s_, w_, v_, k_, x_, dt_ms=e.dt_ms, timing=e.timing)))
+            v, gi = fns[k](log_w, drive, meas, ind, optc, src, jnp.asarray(e.weights), jnp.asarray(e.noise_var), jnp.asarray(e.smoothing),
+                           jnp.asarray(e.excess_var))
             tot, g = tot + float(v), g + gi
         upd, state = opt.update(jnp.nan_to_num(g / len(args)), state, log_w)
         log_w = jnp.clip(optax.apply_updates(log_w, upd), np.log(1e-6), np.log(1e3))

@@ -98,12 +98,13 @@ class FitResult:
 class Prior:
     """Gaussian log-prior of the free parameters around the start, in loss units.
 
-    The loss is a chi-square per neuron-frame, so the prior's chi-square is divided by the
-    number of independent observations the data hold, and by how much the data's misfit
-    exceeds the noise: ``scale = max(chi2, 1) / n_eff`` (a tempered likelihood; Grunwald &
-    van Ommen 2017). Consecutive frames of a smoothed residual trace are far from
-    independent (``n_eff = n (1 - rho) / (1 + rho)``, ``rho`` the lag-one autocorrelation),
-    and a misspecified model's residuals are not noise: counting every neuron-frame as an
+    The loss is a chi-square per neuron-frame, so the prior's chi-square is put in loss
+    units by what one independent observation weighs in the loss, and multiplied by how
+    much the data's misfit exceeds the noise: ``scale = max(chi2, 1) g`` (a tempered
+    likelihood; Grunwald & van Ommen 2017), with ``chi2`` the reduced chi-square and ``g``
+    Satterthwaite's scale of the loss under the noise model (:mod:`.goodness`; ``1 / n``
+    for ``n`` independent residuals). Consecutive frames of a smoothed residual trace are
+    far from independent, and a misspecified model's residuals are not noise: counting every neuron-frame as an
     independent observation would let a few badly reconstructed cells drag a time
     constant to ten times its library value.
 
@@ -131,15 +132,20 @@ class Prior:
 
 
 def data_weight(obj: Objective, u, trials) -> dict:
-    """Reduced chi-square, residual autocorrelation and effective number of independent
-    residuals at ``u`` (what :class:`Prior` tempers the likelihood by)."""
+    """What :class:`Prior` tempers the likelihood by, at ``u``: the reduced chi-square
+    (loss over its expectation under the noise model), the residual lag-one
+    autocorrelation, the residual count and the effective number of independent residuals
+    ``n_eff`` with Satterthwaite's scale ``g`` (loss units per independent chi-square;
+    :mod:`.goodness`). For independent residuals of equal weight ``g = 1 / n``."""
+    from .goodness import noise_null
     from .identifiability import _autocorrelation
 
     r = np.asarray(obj.residuals(u, trials), dtype=np.float64)
     m = int(np.count_nonzero(r)) or r.size
-    chi2 = float(r @ r)
+    null = noise_null(obj, u, trials)
     rho = min(max(_autocorrelation(r, obj.clusters(trials)), 0.0), 0.999)
-    return {"chi2": chi2, "rho": rho, "n": m, "n_eff": max(m * (1 - rho) / (1 + rho), 1.0)}
+    return {"chi2": float(r @ r) / null.expected if null.expected > 0 else float(r @ r), "rho": rho, "n": m,
+            "n_eff": max(null.n_eff, 1.0), "scale": null.scale}
 
 
 def least_squares_refine(obj: Objective, u, trials, prior: Prior, bounds, *, max_jac: int, step: float):
@@ -248,7 +254,7 @@ def fit_map(
     if idx.size and cfg.refine_steps:
         if cfg.temper_prior:  # the misfit at the searched optimum, not at the start
             w = data_weight(obj, best_u, train)
-            prior.scale = max(w["chi2"], 1.0) / w["n_eff"]
+            prior.scale = max(w["chi2"], 1.0) * w["scale"]
         u_ls, nfev = least_squares_refine(obj, best_u, train, prior, bounds, max_jac=cfg.refine_steps, step=cfg.smoothing)
         v = obj.loss(u_ls, val)
         history.append({"step": "least_squares", "train_loss": obj.loss(u_ls, train), "validation_loss": v,

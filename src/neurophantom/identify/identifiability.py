@@ -1,26 +1,36 @@
 """Which map parameters the data pin down, with intervals that survive model error.
 
-At the fit's optimum, with stacked residuals ``r`` (z-scores against the instrument's shot
-noise; their squared sum is the loss) and Jacobian ``J = dr/du`` (central differences at
-the fit's smoothing scale), the Gauss-Newton matrix ``H = J^T J`` (plus the prior's
-precision) gives the stiff and sloppy directions (Gutenkunst et al. 2007).
+At the fit's optimum, with stacked residuals ``r`` (z-scores against the noise of the trial
+mean, :mod:`.noise`; their squared sum is the loss) and Jacobian ``J = dr/du`` (central
+differences at the fit's smoothing scale), the Gauss-Newton matrix ``H = J^T J`` (plus the
+prior's precision) gives the stiff and sloppy directions (Gutenkunst et al. 2007).
 
-Intervals are *cluster-robust sandwich* intervals (Huber 1967; White 1982; Liang & Zeger
-1986): ``cov = H^-1 M H^-1`` with ``M = sum_c g_c g_c^T``, ``g_c = J_c^T r_c`` the gradient
-contribution of cluster ``c``, one cluster per (trial, neuron) residual trace. Unlike the
-textbook ``s^2 H^-1`` they need neither independent residuals (consecutive frames are
-correlated by the indicator, the smoothing and the misfit) nor a correct model (a
-misspecified model's residuals are systematic, and inflate ``M``). They are floored at
-the precision the instrument's own noise allows (``s^2 = 1``), so a fit to noise-free
-data is never credited with infinite precision.
+The residuals are far from independent (consecutive frames share the indicator's kinetics,
+the comparison's smoothing and the specimen's correlated noise), so neither ``s^2 H^-1``
+nor a chi-square that counts every frame is honest. :mod:`.goodness` gives the exact
+first-order null distribution of the loss under the noise model: the *reduced
+chi-square* (observed loss over its expectation if the residuals were noise, after the
+fit's own reduction), which is 1 for a correctly specified model, and the effective
+number of independent residuals ``nu`` (Satterthwaite 1946), which sets how far from 1 it
+may stray by chance (sd ``sqrt(2 / nu)``).
+
+Each parameter's variance is the larger of two sandwich estimates:
+
+- model-based, ``H^-1 B H^-1`` with ``B = sum_c J_c^T A_c J_c`` the residual covariance
+  under the noise model (exact for correlated Gaussian noise to first order), inflated by
+  the reduced chi-square when it exceeds 1 (quasi-likelihood dispersion; McCullagh &
+  Nelder 1989);
+- cluster-robust, ``H^-1 M H^-1`` with ``M = sum_c g_c g_c^T``, ``g_c = J_c^T r_c``, one
+  cluster per (protocol, neuron) residual trace (Huber 1967; White 1982; Liang & Zeger
+  1986), which needs neither a correct model nor a correct noise model but is noisy and
+  biased low when clusters are few.
 
 A parameter is reported *identifiable* only if it is free, not in the (near) null space
 of ``H``, its 95% interval is narrower than a factor ``1 +/- max_relative`` (reversal
-potentials: ``max_mV``), **and** the model explains the data: the reduced chi-square
-(mean squared z-score) is at most ``max_chi2``. Otherwise the reason says why; a model
-whose residuals are far above the noise is reported as misspecified, never as a set of
-confident numbers. The lag-one autocorrelation of the residual traces and the effective
-number of independent residuals (``n (1 - rho) / (1 + rho)``) are reported beside it.
+potentials: ``max_mV``), **and** the model explains the data: the reduced chi-square is
+within what noise allows (at most ``max_chi2``, or the 99.9% quantile of ``chi2_nu / nu``
+where that is larger). Otherwise the reason says why; a model whose residuals exceed the
+noise is reported as misspecified, never as a set of confident numbers.
 
 References
 ----------
@@ -29,6 +39,9 @@ Proc Fifth Berkeley Symp 1:221-233.
 White H (1982) Maximum likelihood estimation of misspecified models. Econometrica 50:1-25.
 Liang KY, Zeger SL (1986) Longitudinal data analysis using generalized linear models.
 Biometrika 73:13-22.
+McCullagh P, Nelder JA (1989) Generalized Linear Models, 2nd ed. Chapman & Hall, section 9.2.
+Satterthwaite FE (1946) An approximate distribution of estimates of variance components.
+Biometrics Bull 2:110-114.
 Gutenkunst RN et al. (2007) Universally sloppy parameter sensitivities in systems biology
 models. PLoS Comput Biol 3:e189.
 """
@@ -39,8 +52,10 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
+from scipy.stats import chi2 as chi2_dist
 from scipy.stats import norm
 
+from .goodness import noise_null
 from .map import GROUPS, MapNames, natural_values
 from .objective import SCALE, Objective, Specimen, _trials, free_index
 
@@ -61,11 +76,12 @@ class ParameterReport:
 class IdentifiabilityReport:
     eigenvalues: np.ndarray  # of H in scaled units, descending
     parameters: tuple[ParameterReport, ...]
-    residual_sd: float  # sqrt of the reduced chi-square (residual per neuron-frame in noise units)
+    residual_sd: float  # sqrt of the reduced chi-square (residual in units of the noise)
     reduced_chi_square: float = float("nan")
     residual_autocorrelation: float = float("nan")
     effective_residuals: float = float("nan")
     misspecified: bool = False
+    chi2_threshold: float = float("nan")  # reduced chi-square above which the model is called misspecified
 
     @property
     def unidentifiable(self) -> list[str]:
@@ -80,7 +96,9 @@ class IdentifiabilityReport:
             "residual_autocorrelation": self.residual_autocorrelation,
             "effective_residuals": self.effective_residuals,
             "misspecified": self.misspecified,
-            "interval": "cluster-robust sandwich (clusters: trial x neuron), floored at the shot-noise precision",
+            "chi2_threshold": self.chi2_threshold,
+            "interval": "larger of the noise-model sandwich (correlated shot + trial-to-trial noise, dispersion-inflated) "
+                        "and the cluster-robust sandwich (clusters: protocol x neuron)",
             "parameters": {
                 p.name: {"value": p.value, "ci95": [p.low, p.high], "ci90": [p.low90, p.high90],
                          "identifiable": p.identifiable, "reason": p.reason}
@@ -109,17 +127,23 @@ def _autocorrelation(r: np.ndarray, clusters: np.ndarray) -> float:
     return float((rs[1:] * rs[:-1])[same].sum() / den) if den > 0 else 0.0
 
 
-def robust_covariance(J: np.ndarray, r: np.ndarray, clusters: np.ndarray, H: np.ndarray, keep: np.ndarray,
-                      evals: np.ndarray, evecs: np.ndarray, noise_var: float) -> np.ndarray:
-    """Sandwich covariance ``H^+ M H^+`` (clusters of residuals) floored at ``noise_var H^+``."""
-    Hinv = (evecs[:, keep] / evals[keep]) @ evecs[:, keep].T
+def robust_covariance(J: np.ndarray, r: np.ndarray, clusters: np.ndarray, Hinv: np.ndarray) -> np.ndarray:
+    """Cluster-robust sandwich ``H^+ M H^+`` (small-sample factor ``C / (C - 1)``)."""
     G = np.zeros((int(clusters.max()) + 1 if clusters.size else 0, J.shape[1]))
     np.add.at(G, clusters, J * r[:, None])
     n_c = int(np.count_nonzero(np.abs(G).sum(axis=1)))
     M = G.T @ G * (n_c / max(n_c - 1, 1))
-    sandwich = Hinv @ M @ Hinv
-    floor = noise_var * Hinv
-    return np.where(np.diag(sandwich)[:, None] >= np.diag(floor)[:, None], sandwich, floor)
+    return Hinv @ M @ Hinv
+
+
+def goodness_of_fit(r: np.ndarray, null, Hinv: np.ndarray, *, max_chi2: float, alpha: float = 1e-3) -> tuple[float, float, float]:
+    """(reduced chi-square, effective residuals after the fit, threshold) from the noise
+    null (:class:`~.goodness.NoiseNull`) and the fit's ``H^+``."""
+    used = float(np.trace(Hinv @ null.middle))
+    expected = max(null.expected - used, 1e-12)
+    nu = max(null.n_eff * expected / null.expected, 1.0)
+    chi2 = float(r @ r) / expected
+    return chi2, nu, max(max_chi2, float(chi2_dist.ppf(1.0 - alpha, nu) / nu))
 
 
 def identifiability(
@@ -133,7 +157,7 @@ def identifiability(
     max_mV: float = 5.0,
     null_fraction: float = 0.05,
     rel_eig: float = 1e-8,
-    max_chi2: float = 2.0,
+    max_chi2: float = 1.2,
     jacobian_step: float = 0.03,
     prior_precision: np.ndarray | None = None,
 ) -> IdentifiabilityReport:
@@ -159,17 +183,16 @@ def identifiability(
     evals, evecs = np.linalg.eigh(H)
     order = np.argsort(evals)[::-1]
     evals, evecs = evals[order], evecs[:, order]
-    # Residuals are z-scores over sqrt(m) (m terms), so a residual of one noise sd per
-    # neuron-frame is a per-element variance of 1/m.
-    m = int(np.count_nonzero(r)) or r.size
-    chi2 = float(r @ r) * m / max(m - idx.size, 1)
-    rho = _autocorrelation(r, clusters)
-    n_eff = m * (1 - rho) / (1 + rho) if rho < 1 else 1.0
-    misspecified = chi2 > max_chi2
     top = evals[0] if evals.size and evals[0] > 0 else 1.0
     null = evals < rel_eig * top
-    cov = robust_covariance(J, r, clusters, H, ~null, evals, evecs, 1.0 / m)
-    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    Hinv = (evecs[:, ~null] / evals[~null]) @ evecs[:, ~null].T
+    noise = noise_null(obj, u, trials, J)
+    chi2, n_eff, threshold = goodness_of_fit(r, noise, Hinv, max_chi2=max_chi2)
+    rho = _autocorrelation(r, clusters)
+    misspecified = chi2 > threshold
+    model_cov = Hinv @ noise.middle @ Hinv * max(chi2, 1.0)
+    var = np.maximum(np.diag(model_cov), np.diag(robust_covariance(J, r, clusters, Hinv)))
+    sd = np.sqrt(np.clip(var, 0, None))
     null_weight = (evecs[:, null] ** 2).sum(axis=1) if null.any() else np.zeros(idx.size)
     idx_pos = {int(k): j for j, k in enumerate(idx)}
     z95, z90 = norm.ppf(0.975), norm.ppf(0.95)
@@ -194,11 +217,11 @@ def identifiability(
         elif wide:
             ok, why = False, "95% interval too wide: the data barely constrain it"
         elif misspecified:
-            ok, why = False, f"model misspecified: reduced chi-square {chi2:.2f} > {max_chi2:g}"
+            ok, why = False, f"model misspecified: reduced chi-square {chi2:.2f} > {threshold:.2f}"
         else:
             ok, why = True, "constrained by the data"
         reports.append(ParameterReport(name, v, float(ci[95][0]), float(ci[95][1]), ok, why, float(ci[90][0]), float(ci[90][1])))
-    return IdentifiabilityReport(evals, tuple(reports), float(np.sqrt(chi2)), chi2, rho, float(n_eff), misspecified)
+    return IdentifiabilityReport(evals, tuple(reports), float(np.sqrt(chi2)), chi2, rho, float(n_eff), misspecified, threshold)
 
 
 def prior_precision(prior) -> np.ndarray:

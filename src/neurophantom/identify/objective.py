@@ -11,7 +11,8 @@ state, so each trial is a time window whose initial state needs no estimate.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Sequence
+import functools
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -109,31 +110,23 @@ class Objective:
     def theta(self, u: jnp.ndarray) -> dict[str, jnp.ndarray]:
         return unflatten(self.vec0.at[self.idx].set(u * self.scale), self.like)
 
-    def _trial_fn(self, template: MapTemplate, exp: Experiment):
-        """Jitted per-trial (fraction per neuron, residual vector) of ``u``."""
-        key = (id(template), exp.timing, exp.dt_ms, exp.neuron_scale)
-        if key not in self._cache:
-
-            def frac(u, drive, meas, var, indicator, optics, source, roi_w, smooth):
-                model = apply_map(self.theta(u), template, self.names)
-                pred = predict_arrays(model, drive, indicator, optics, source, self.key, dt_ms=exp.dt_ms, timing=exp.timing)
-                return chi_square(pred, meas, var, roi_w, smooth, exp.neuron_scale)
-
-            batched = jax.vmap(lambda *a: frac(*a)[0], in_axes=(0,) + (None,) * 8)
-            self._cache[key] = (jax.jit(lambda *a: frac(*a)[0]), jax.jit(jax.value_and_grad(lambda *a: frac(*a)[0])),
-                                jax.jit(lambda *a: frac(*a)[1]), jax.jit(batched))
-        return self._cache[key]
+    def _trial_fn(self, template: MapTemplate, exp: Experiment) -> "_Kernels":
+        """Jitted kernels of one trial's protocol; their leading arguments are ``(u, vec0,
+        key, template)`` (see :meth:`_args`)."""
+        shapes = tuple(tuple(np.shape(self.like[g])) for g in GROUPS)
+        idx = tuple(int(i) for i in np.asarray(self.idx))
+        return _kernels(self.names, idx, shapes, exp.timing, float(exp.dt_ms), float(exp.neuron_scale))
 
     def _args(self, template, exp):
         k = ("drive", id(template), id(exp))
         if k not in self._cache:
-            self._cache[k] = (exp.drive_for(template.model), jnp.asarray(exp.mean_measured), jnp.asarray(exp.noise_var),
+            self._cache[k] = (self.vec0, self.key, template, exp.drive_for(template.model), jnp.asarray(exp.mean_measured), jnp.asarray(exp.noise_var),
                               exp.indicator, exp.optics, jnp.asarray(exp.source), jnp.asarray(exp.weights),
-                              jnp.asarray(exp.smoothing))
+                              jnp.asarray(exp.smoothing), jnp.asarray(exp.excess_var))
         return self._cache[k]
 
     def loss(self, u, trials: Sequence[tuple[MapTemplate, Experiment]]) -> float:
-        vals = [self._trial_fn(t, e)[0](u, *self._args(t, e)) for t, e in trials]
+        vals = [self._trial_fn(t, e).loss(u, *self._args(t, e)) for t, e in trials]
         return float(np.mean([float(v) for v in vals]))
 
     def loss_batch(self, U, trials: Sequence[tuple[MapTemplate, Experiment]]) -> np.ndarray:
@@ -142,8 +135,12 @@ class Objective:
         U = jnp.asarray(U)
         tot = np.zeros(U.shape[0])
         for t, e in trials:
-            tot += np.asarray(self._trial_fn(t, e)[3](U, *self._args(t, e)), dtype=np.float64)
+            tot += np.asarray(self._trial_fn(t, e).batch(U, *self._args(t, e)), dtype=np.float64)
         return tot / len(trials)
+
+    def predictions(self, u, trials) -> list[np.ndarray]:
+        """Expected photons (frames, N) of each trial's protocol at ``u``."""
+        return [np.asarray(self._trial_fn(t, e).residuals(u, *self._args(t, e))[1], dtype=np.float64) for t, e in trials]
 
     def clusters(self, trials) -> np.ndarray:
         """Cluster id of every entry of :meth:`residuals`: one cluster per (trial, neuron),
@@ -159,14 +156,14 @@ class Objective:
     def value_and_grad(self, u, trials):
         tot, g = 0.0, jnp.zeros_like(u)
         for t, e in trials:
-            v, gi = self._trial_fn(t, e)[1](u, *self._args(t, e))
+            v, gi = self._trial_fn(t, e).value_and_grad(u, *self._args(t, e))
             tot, g = tot + v, g + gi
         n = len(trials)
         return tot / n, g / n
 
     def residuals(self, u, trials) -> jnp.ndarray:
         """Stacked residuals whose squared sum is the mean loss over ``trials``."""
-        return jnp.concatenate([self._trial_fn(t, e)[2](u, *self._args(t, e)) / np.sqrt(len(trials)) for t, e in trials])
+        return jnp.concatenate([self._trial_fn(t, e).residuals(u, *self._args(t, e))[0] / np.sqrt(len(trials)) for t, e in trials])
 
     def smoothed_value_and_grad(self, u, trials, scale: float, pairs: int, rng: np.random.Generator):
         """Gradient of the loss averaged over ``pairs`` antithetic Gaussian perturbations of
@@ -195,12 +192,45 @@ class Objective:
             return jnp.stack(cols, axis=1)
         blocks = []
         for t, e in trials:
-            k = ("jac", id(t), e.timing, e.dt_ms, e.neuron_scale)
-            if k not in self._cache:
-                fn = self._trial_fn(t, e)[2]
-                self._cache[k] = jax.jit(jax.jacfwd(fn))
-            blocks.append(self._cache[k](u, *self._args(t, e)) / np.sqrt(len(trials)))
+            blocks.append(self._trial_fn(t, e).jacobian(u, *self._args(t, e)) / np.sqrt(len(trials)))
         return jnp.concatenate(blocks, axis=0)
+
+
+class _Kernels(NamedTuple):
+    loss: Callable
+    value_and_grad: Callable
+    residuals: Callable  # (residual vector, predicted photons)
+    batch: Callable
+    jacobian: Callable
+
+
+@functools.lru_cache(maxsize=32)
+def _kernels(names: MapNames, idx: tuple[int, ...], shapes: tuple, timing, dt_ms: float, neuron_scale: float) -> _Kernels:
+    """Jitted loss, gradient, residuals, population loss and Jacobian of one protocol's
+    trial mean. The specimen (template), the fixed parameters and the key are arguments,
+    not constants, so every Objective on specimens of the same structure (a fit and its
+    identifiability report; repeated worlds of one circuit) shares one compilation."""
+    like = {g: jnp.zeros(s) for g, s in zip(GROUPS, shapes)}
+    where = np.asarray(idx, dtype=np.int64)
+    scale = jnp.asarray(_scales(like))[where]
+
+    def run(u, vec0, key, template, drive, meas, var, indicator, optics, source, roi_w, smooth, extra):
+        theta = unflatten(vec0.at[where].set(u * scale), like)
+        model = apply_map(theta, template, names)
+        pred = predict_arrays(model, drive, indicator, optics, source, key, dt_ms=dt_ms, timing=timing)
+        loss, r = chi_square(pred, meas, var, roi_w, smooth, neuron_scale, extra)
+        return loss, r, pred
+
+    def loss(*a):
+        return run(*a)[0]
+
+    return _Kernels(
+        loss=jax.jit(loss),
+        value_and_grad=jax.jit(jax.value_and_grad(loss)),
+        residuals=jax.jit(lambda *a: run(*a)[1:]),
+        batch=jax.jit(jax.vmap(loss, in_axes=(0,) + (None,) * 12)),
+        jacobian=jax.jit(jax.jacfwd(lambda *a: run(*a)[1])),
+    )
 
 
 def _trials(specimens: Sequence[Specimen], which: str) -> list[tuple[MapTemplate, Experiment]]:

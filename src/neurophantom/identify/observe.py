@@ -7,10 +7,13 @@ instrument's deterministic observation model with the *nominal* optics (the per-
 expression level is unknown to the experimenter). Because expression and background are
 unknown per cell, the comparison fits each neuron's gain and offset in closed form
 (least squares, gain >= 0), so the loss is invariant to what the method cannot know.
-The misfit is weighed by the instrument's own noise: photon counts are Poisson, so the
-trial mean of ``T`` trials has variance ``(mean + read_noise^2) / T`` per frame, and the
-loss is the mean chi-square per imaged neuron-frame (about 1 when the model explains the
-data down to its shot noise), made robust to gross misfits (a mistimed spike) by a
+The misfit is weighed by the noise of the trial mean (:mod:`.noise`): photon counts are
+Poisson, so the trial mean of ``T`` trials has shot-noise variance ``(mean + read_noise^2)
+/ T`` per frame, and (``noise="trials"``, the default) the specimen's own trial-to-trial
+variability beyond it, estimated from the spread of the repeated trials, is added. The
+loss is the mean chi-square per imaged neuron-frame (at most about 1 when the model
+explains the data down to its noise; less after smoothing and the per-cell gain and
+offset, see :mod:`.identifiability` for its exact expectation), made robust to gross misfits (a mistimed spike) by a
 pseudo-Huber transform of the z-scores (:func:`robust_z`). Near the optimum this is the
 Gaussian approximation of the Poisson likelihood, which also makes the Fisher matrix of
 :mod:`.identifiability` calibrated.
@@ -19,6 +22,7 @@ Gaussian approximation of the Poisson likelihood, which also makes the Fisher ma
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +34,8 @@ from ..biophysics.model import Model
 from ..engine import compile_drive, init_state, integrate, with_transmitter
 from ..engine.drive import Drive
 from ..instruments.dynamic.forward import Activity, Timing, fluorescence_from_activity
-from ..types.stimulus import Stimulus
+from ..types.stimulus import Noise, Stimulus
+from .noise import default_max_lag, excess_autocovariance, mean_covariance, shot_variance, smoothed_excess_variance
 
 
 #: Gaussian smoothing (in frames) applied to model and data before they are compared.
@@ -42,7 +47,10 @@ class Experiment:
     """One protocol on one specimen: the stimulus, the instrument setup and the data.
 
     ``measured`` is (trials, frames, N) fluorescence; trials of one protocol differ only by
-    their background-noise realisation, so their mean is the stimulus-locked response.
+    their noise (the camera's and the specimen's background input), so their mean is the
+    stimulus-locked response. ``noise`` chooses the noise model of that mean: ``"shot"``,
+    the camera's alone (``noise_var``), or ``"trials"``, that plus the excess variability
+    the trials' own spread shows (:mod:`.noise`; with one trial it is the shot noise).
     """
 
     stimulus: Stimulus
@@ -56,12 +64,18 @@ class Experiment:
     weights: np.ndarray | None = None  # (N,) 1 for neurons with an imaged ROI, 0 otherwise
     read_noise_e: float = 0.0
     noise_var: np.ndarray | None = None  # (frames, N) variance of the trial mean; default Poisson
+    noise: Literal["shot", "trials"] = "trials"
+    #: Lags of the excess-noise autocovariance (0: :func:`~.noise.default_max_lag`).
+    noise_lag_frames: int = 0
     smooth_frames: float = SMOOTH_FRAMES_DEFAULT
     #: Per-neuron robust scale of the loss (``chi_square``'s ``neuron_scale``; 0: off).
     neuron_scale: float = 0.0
     #: Teacher forcing (``identify.teacher``): (steps, N) transmitter levels imposed on the
     #: synapses, NaN where a neuron's own voltage drives them; None: closed loop.
     transmitter: np.ndarray | None = None
+    #: (N, lags + 1) autocovariance of one trial's noise beyond the shot noise; None:
+    #: estimated from this experiment's trials (``noise.pool_trial_noise`` pools a specimen's).
+    excess_acov: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         every = self.timing.sample_dt_ms / self.dt_ms
@@ -80,16 +94,38 @@ class Experiment:
         if w.shape != (n,) or not np.all(w >= 0) or w.sum() <= 0:
             raise NeurophantomError(f"experiment {self.name!r}: weights must be (neurons,), >= 0, not all zero")
         object.__setattr__(self, "weights", w)
+        trials, frames = np.shape(self.measured)[:2]
+        shot = shot_variance(self.measured, self.read_noise_e)
         if self.noise_var is None:
-            trials = np.shape(self.measured)[0]
-            var = (np.maximum(self.mean_measured, 1.0) + self.read_noise_e**2) / trials
-            object.__setattr__(self, "noise_var", var)
+            object.__setattr__(self, "noise_var", shot / trials)
         elif np.shape(self.noise_var) != np.shape(self.measured)[1:] or not np.all(np.asarray(self.noise_var) > 0):
             raise NeurophantomError(f"experiment {self.name!r}: noise_var must be positive, shaped (frames, neurons)")
+        if self.noise not in ("shot", "trials") or self.noise_lag_frames < 0:
+            raise NeurophantomError(f"experiment {self.name!r}: noise must be 'shot' or 'trials' and noise_lag_frames >= 0")
+        if self.noise == "shot":
+            acov = np.zeros((n, 1))
+        elif self.excess_acov is None:
+            acov = excess_autocovariance(self.measured, shot, self.noise_lag_frames or default_max_lag(frames, self.smooth_frames))
+        else:
+            acov = np.asarray(self.excess_acov, dtype=np.float64)
+            if acov.ndim != 2 or acov.shape[0] != n or acov.shape[1] < 1 or not np.all(np.isfinite(acov)) or np.any(acov[:, 0] < 0):
+                raise NeurophantomError(f"experiment {self.name!r}: excess_acov must be finite (neurons, lags + 1), >= 0 at lag 0")
+        object.__setattr__(self, "excess_acov", acov)
 
     @property
     def smoothing(self) -> np.ndarray:
         return smoothing_matrix(np.shape(self.measured)[1], self.smooth_frames)
+
+    @property
+    def excess_var(self) -> np.ndarray:
+        """(frames, N) excess-noise variance of the smoothed trial mean (zero: shot noise only)."""
+        return smoothed_excess_variance(self.smoothing, self.excess_acov, np.shape(self.measured)[0])
+
+    def residual_covariance(self) -> np.ndarray:
+        """(N, F, F) covariance of the smoothed trial mean's noise, ``S Sigma_n S^T``."""
+        S = self.smoothing
+        cov = mean_covariance(self.noise_var, self.excess_acov, np.shape(self.measured)[0])
+        return S[None] @ cov @ S.T[None]
 
     @property
     def mean_measured(self) -> np.ndarray:
@@ -97,8 +133,15 @@ class Experiment:
 
     def drive_for(self, model: Model) -> Drive:
         """The stimulus as engine arrays for ``model``'s neuron order (with the imposed
-        presynaptic transmitter when the experiment is teacher-forced)."""
-        drive = compile_drive(self.stimulus, model, dt_ms=self.dt_ms, n_steps=int(round(self.stimulus.duration_ms / self.dt_ms)))
+        presynaptic transmitter when the experiment is teacher-forced).
+
+        Background noise components are left out: their realisation differs in every trial
+        and is unknown, so the model predicts the trial mean from the deterministic part of
+        the stimulus, and the trials' spread (``noise="trials"``) carries the rest.
+        """
+        stim = Stimulus(duration_ms=self.stimulus.duration_ms,
+                        components=tuple(c for c in self.stimulus.components if not isinstance(c, Noise)))
+        drive = compile_drive(stim, model, dt_ms=self.dt_ms, n_steps=int(round(self.stimulus.duration_ms / self.dt_ms)))
         return drive if self.transmitter is None else with_transmitter(drive, self.transmitter)
 
 
@@ -152,19 +195,22 @@ def smoothing_matrix(n_frames: int, sigma_frames: float) -> np.ndarray:
 
 
 def chi_square(pred: jnp.ndarray, meas: jnp.ndarray, var: jnp.ndarray, roi_w: jnp.ndarray, smooth: jnp.ndarray | None = None,
-               neuron_scale: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
+               neuron_scale: float = 0.0, extra_var: jnp.ndarray | None = None) -> tuple[jnp.ndarray, jnp.ndarray]:
     """(mean robust chi-square per imaged neuron-frame, residual vector whose squared sum
     is it) after each neuron's best gain and offset.
 
     With ``smooth`` (a frames x frames smoothing matrix), model and data are compared after
     the same low-pass filter and the noise variance is propagated through it (diagonal
     only): a spike the model places a fraction of a millisecond off then costs in
-    proportion to the shift, instead of a cliff in the loss.
+    proportion to the shift, instead of a cliff in the loss. ``extra_var`` (frames, N) is
+    variance added after the smoothing (the correlated excess noise, ``Experiment.excess_var``).
     """
     if smooth is not None:
         pred = smooth @ pred
         meas = smooth @ meas
         var = (smooth**2) @ var
+    if extra_var is not None:
+        var = var + extra_var
     _, fit = affine_residual(pred, meas)
     z = robust_z((meas - fit) / jnp.sqrt(var))
     if neuron_scale > 0:

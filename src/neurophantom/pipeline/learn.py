@@ -23,6 +23,7 @@ from ..identify.baseline import fit_free_weights, free_weight_model, shuffled_co
 from ..identify.fit import FitConfig, Specimen, fit_map
 from ..identify.identifiability import identifiability
 from ..identify.map import GROUPS, MapNames, apply_map, extend_map, init_theta, make_template, natural_values
+from ..identify.noise import pool_trial_noise
 from ..identify.observe import Experiment, correlation, predict
 from ..identify.register import experiments_from_imaging, register
 from ..identify.rosetta import apply_rosetta, learn_rosetta
@@ -83,7 +84,7 @@ def _experiments(circuit: Circuit, sessions, dt_ms: float, tag: str, smooth_ms: 
     exps = [experiments_from_imaging(s, circuit, reg, dt_ms=dt_ms, name=f"{tag}{k}") for k, s in enumerate(sessions)]
     if smooth_ms is not None:
         exps = [dataclasses.replace(e, smooth_frames=smooth_ms / e.timing.frame_period_ms) for e in exps]
-    return exps, reg
+    return pool_trial_noise(exps), reg
 
 
 def _theta_json(theta) -> dict:
