@@ -23,7 +23,8 @@ def truth_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -
 
     w = cfg["world"]
     if w["source"] == "organoid":
-        opts = {k: w[k] for k in ("n_neurons", "n_patterns", "pattern_size", "memory_strength", "receptor_predictability")}
+        opts = {k: w[k] for k in ("n_neurons", "n_patterns", "pattern_size", "memory_strength", "receptor_predictability",
+                                  "assembly_connection_probability")}
         c = build_source(w["source"], seed=int(cfg["seed"]), options=opts)
     else:
         # A task world: the packaged compiled circuit (seed 0; another seed retrains for
