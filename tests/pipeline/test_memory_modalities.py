@@ -47,6 +47,10 @@ WORLD = {
     "world.n_patterns": 1,
     "world.pattern_size": 10,
     "world.memory_strength": 60.0,
+    # The world this test measured: assemblies as sparse as the distance rule makes them
+    # and a 500 pA cue (the default world's dense assemblies are 4.5x, not 61x).
+    "world.assembly_connection_probability": 0.0,
+    "function.recall_cue_pA": 500.0,
     "function.recall_trials": 2,
     # A shorter search than the default run's (2 x 10 CMA-ES generations instead of 3 x 25).
     "identify.cma_generations": 10,
