@@ -39,11 +39,11 @@ class WorldConfig(BaseModel):
     n_patterns: int = Field(2, ge=0)
     pattern_size: int = Field(12, ge=2)
     #: The memory world (issue 16, item 7): assemblies whose members all contact each
-    #: other (every uncued member gets input from every cued one) with AMPA x(1 + 3.5) on
+    #: other (every uncued member gets input from every cued one) with AMPA x(1 + 4.5) on
     #: those synapses: strong enough that the truth completes each pattern from its cued
     #: half (recall ~0.45 over circuit draws, :mod:`neurophantom.validate.recall_study`),
     #: weak enough that an assembly rarely ignites with no cue (at 5 most do).
-    memory_strength: float = Field(3.5, ge=0)
+    memory_strength: float = Field(4.5, ge=0)
     assembly_connection_probability: float = Field(1.0, ge=0, le=1)
     receptor_predictability: float = Field(1.0, ge=0, le=1)
     #: The world's secrets: dotted Biophysics overrides the method does not know.

@@ -16,7 +16,7 @@ Two controls run the same protocol on what should not recall:
   patterns' sizes, disjoint from each other (the memory is there, but not in them);
 - ``no_memory``: the same draw with no memory (``memory_strength`` 0 and no assembly
   wiring; the patterns' members are chosen from their own random stream, so they are the
-  same cells).
+  same cells) and the same membranes.
 
 ``benchmarks/memory_recall.py`` runs it from the command line.
 
@@ -42,19 +42,20 @@ from ..validate.memory import RecallProtocol, RecallResult, memory_recall, recal
 Control = Literal["none", "shuffled", "no_memory"]
 
 
-def specimen(cfg: RunConfig, seed: int, *, grown: bool = True, control: Control = "none") -> Circuit:
-    """The truth of circuit draw ``seed``: the run's ``truth`` stage, with the membranes of
-    its grown tissue when ``grown`` (as the run's ``function`` stage simulates it)."""
+def specimens(cfg: RunConfig, seed: int, *, grown: bool = True) -> dict[str, Circuit]:
+    """The truth of circuit draw ``seed`` (the run's ``truth`` stage, with the membranes of
+    its grown tissue when ``grown``, as the run's ``function`` stage simulates it) and its
+    memoryless twin with the same neurons and membranes: ``{"truth", "no_memory"}``."""
     world = cfg.world.model_dump(mode="json")
-    if control == "no_memory":
-        world.update(memory_strength=0.0, assembly_connection_probability=0.0)
-    c = truth_circuit(world, seed)
+    out = {"truth": truth_circuit(world, seed),
+           "no_memory": truth_circuit({**world, "memory_strength": 0.0, "assembly_connection_probability": 0.0}, seed)}
     if not grown:
-        return c
+        return out
     from ..tissue import grow_tissue, specimen_circuit
     from ..tissue.config import TissueConfig
 
-    return specimen_circuit(c, grow_tissue(c, TissueConfig(seed=int(seed), **cfg.scan.tissue)))
+    phantom = grow_tissue(out["truth"], TissueConfig(seed=int(seed), **cfg.scan.tissue))
+    return {k: specimen_circuit(c, phantom) for k, c in out.items()}
 
 
 def shuffled_patterns(circuit: Circuit, seed: int) -> list[list[int]]:
@@ -71,11 +72,11 @@ def shuffled_patterns(circuit: Circuit, seed: int) -> list[list[int]]:
     return out
 
 
-def truth_recall(cfg: RunConfig, seed: int, *, grown: bool = True, control: Control = "none") -> RecallResult:
-    """Recall of circuit draw ``seed`` with the run's protocol and cue noise seed."""
-    c = specimen(cfg, seed, grown=grown, control=control)
+def truth_recall(cfg: RunConfig, circuits: dict[str, Circuit], *, control: Control = "none") -> RecallResult:
+    """Recall of :func:`specimens` ``circuits`` (or a control) with the run's protocol and cue noise seed."""
+    c = circuits["no_memory" if control == "no_memory" else "truth"]
     inp = recall_inputs(c)
-    patterns = shuffled_patterns(c, seed) if control == "shuffled" else inp.patterns
+    patterns = shuffled_patterns(c, int(c.provenance.seed)) if control == "shuffled" else inp.patterns
     f = cfg.function
     proto = RecallProtocol(n_trials=f.recall_trials, dt_ms=f.recall_dt_ms, cue_pA=f.recall_cue_pA)
     return memory_recall(build_model(c, transmission=cfg.world.transmission), patterns, excitatory_ids=inp.excitatory_ids,
@@ -98,7 +99,7 @@ def truth_recall_study(cfg: RunConfig = RunConfig(), seeds: Sequence[int] = (12,
     rng = np.random.default_rng(np.random.SeedSequence(boot_seed, spawn_key=(43,)))
     draws = []
     for s in seeds:
-        r = truth_recall(cfg, int(s), grown=grown, control=control)
+        r = truth_recall(cfg, specimens(cfg, int(s), grown=grown), control=control)
         trials = np.asarray([t for p in r.patterns for t in p.trial_scores], dtype=np.float64)
         draws.append({"seed": int(s), "score": r.score, "ci95": _ci95(trials, n_boot, rng),
                       "patterns": [round(p.score, 4) for p in r.patterns],
