@@ -40,9 +40,10 @@ class WorldConfig(BaseModel):
     pattern_size: int = Field(12, ge=2)
     #: The memory world (issue 16, item 7): assemblies whose members all contact each
     #: other (every uncued member gets input from every cued one) with AMPA x(1 + 4.5) on
-    #: those synapses: strong enough that the truth completes each pattern from its cued
-    #: half (recall ~0.45 over circuit draws, :mod:`neurophantom.validate.recall_study`),
-    #: weak enough that an assembly rarely ignites with no cue (at 5 most do).
+    #: those synapses, cued with ``function.recall_cue_pA``: the truth completes each
+    #: pattern from its cued half (recall 0.49 [0.43, 0.56] over draws 12-16,
+    #: :mod:`neurophantom.study.recall`); stronger, assemblies ignite with no cue (at 5.5
+    #: in most draws; at 4.5 in 3 of the 15 draws 0-9 and 12-16).
     memory_strength: float = Field(4.5, ge=0)
     assembly_connection_probability: float = Field(1.0, ge=0, le=1)
     receptor_predictability: float = Field(1.0, ge=0, le=1)
