@@ -38,7 +38,14 @@ class WorldConfig(BaseModel):
     n_neurons: int = Field(48, ge=20)
     n_patterns: int = Field(2, ge=0)
     pattern_size: int = Field(12, ge=2)
-    memory_strength: float = Field(20.0, ge=0)
+    #: The memory world (issue 16, item 7): assemblies whose members all contact each
+    #: other (every uncued member gets input from every cued one) with AMPA x(1 + 4.5) on
+    #: those synapses, cued with ``function.recall_cue_pA``: the truth completes each
+    #: pattern from its cued half (recall 0.49 [0.43, 0.56] over draws 12-16,
+    #: :mod:`neurophantom.study.recall`); stronger, assemblies ignite with no cue (at 5.5
+    #: in most draws; at 4.5 in 3 of the 15 draws 0-9 and 12-16).
+    memory_strength: float = Field(4.5, ge=0)
+    assembly_connection_probability: float = Field(1.0, ge=0, le=1)
     receptor_predictability: float = Field(1.0, ge=0, le=1)
     #: The world's secrets: dotted Biophysics overrides the method does not know.
     biophysics: dict[str, float] = Field(
@@ -208,6 +215,7 @@ class FunctionConfig(BaseModel):
     model_config = _FROZEN
     recall_trials: int = Field(4, ge=1, description="cue trials per pattern (paired with the truth for the recall ratio interval)")
     recall_dt_ms: float = Field(0.1, gt=0)
+    recall_cue_pA: float = Field(1000.0, description="current step on each cued neuron")
 
 
 class BehaviourConfig(BaseModel):
@@ -338,7 +346,8 @@ def _check_world(w: WorldConfig) -> None:
         return
     try:
         o = OrganoidConfig(n_neurons=w.n_neurons, n_patterns=w.n_patterns, pattern_size=w.pattern_size,
-                           memory_strength=w.memory_strength, receptor_predictability=w.receptor_predictability)
+                           memory_strength=w.memory_strength, receptor_predictability=w.receptor_predictability,
+                           assembly_connection_probability=w.assembly_connection_probability)
     except ValidationError as exc:
         raise NeurophantomError(f"run config world.{_pyd(exc)}") from None
     n_pyr = type_counts(o.n_neurons, {"pyramidal": o.pyramidal_fraction, "pv": o.pv_fraction, "sst": o.sst_fraction})["pyramidal"]

@@ -44,7 +44,7 @@ def _recall(model, patterns, excitatory, background, cfg) -> dict:
     from ..validate.memory import RecallProtocol, memory_recall
 
     f = cfg["function"]
-    proto = RecallProtocol(n_trials=f["recall_trials"], dt_ms=f["recall_dt_ms"])
+    proto = RecallProtocol(n_trials=f["recall_trials"], dt_ms=f["recall_dt_ms"], cue_pA=f["recall_cue_pA"])
     return memory_recall(model, patterns, excitatory_ids=excitatory, background=background, seed=int(cfg["seed"]), protocol=proto).to_dict()
 
 

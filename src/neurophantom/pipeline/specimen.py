@@ -16,15 +16,17 @@ from ..biophysics import biophysics_for
 from ..types import Circuit, Provenance
 
 
-def truth_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+def truth_circuit(world: Mapping[str, Any], seed: int) -> Circuit:
     """The specimen's ground-truth Circuit, carrying the world's hidden biophysics (the
-    organoid drawn from the specimen's seed, or the task world's compiled circuit)."""
+    organoid drawn from ``seed``, or the task world's compiled circuit); ``world`` is the
+    JSON of a :class:`~.config.WorldConfig`."""
     from ..sources import build_source
 
-    w = cfg["world"]
+    w = world
     if w["source"] == "organoid":
-        opts = {k: w[k] for k in ("n_neurons", "n_patterns", "pattern_size", "memory_strength", "receptor_predictability")}
-        c = build_source(w["source"], seed=int(cfg["seed"]), options=opts)
+        opts = {k: w[k] for k in ("n_neurons", "n_patterns", "pattern_size", "memory_strength", "receptor_predictability",
+                                  "assembly_connection_probability")}
+        c = build_source(w["source"], seed=int(seed), options=opts)
     else:
         # A task world: the packaged compiled circuit (seed 0; another seed retrains for
         # minutes). Specimens differ in how the same circuit is folded and scanned.
@@ -37,7 +39,12 @@ def truth_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -
     meta["biophysics"] = world.to_dict()
     meta["transmission"] = w["transmission"]
     p = c.provenance
-    c = c.replace(provenance=Provenance(source=p.source, dataset=p.dataset, seed=p.seed, config=p.config, metadata=meta))
+    return c.replace(provenance=Provenance(source=p.source, dataset=p.dataset, seed=p.seed, config=p.config, metadata=meta))
+
+
+def truth_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
+    """The specimen's ground-truth Circuit (:func:`truth_circuit`)."""
+    c = truth_circuit(cfg["world"], int(cfg["seed"]))
     c.save(out / "circuit")
     return {"neurons": c.n_neurons, "synapse_partners": c.n_synapse_partners}
 

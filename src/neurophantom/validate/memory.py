@@ -13,18 +13,27 @@ emulation's, with the protocol that verified the source (tests/sources):
 2. the rate increase ``D(S)`` of a group ``S`` is its mean firing rate in
    ``[cue_start_ms + settle_ms, duration_ms)`` minus that in
    ``[baseline_start_ms, cue_start_ms)``, averaged over trials;
-3. the recall score of a pattern is the rate increase of its uncued half ``R`` beyond
+3. the *completion* of a pattern is the rate increase of its uncued half ``R`` beyond
    that of the *control* group ``O`` (the excitatory neurons, i.e. those of the patterns'
    cell types, in none of the patterns scored), as a fraction of the cue's own rate
-   increase:
+   increase, and its *crosstalk* the same for the members ``W`` of the other patterns
+   (0 when there are none):
 
-   .. math:: s = \\frac{D(R) - D(O)}{D(C)}
+   .. math:: c = \\frac{D(R) - D(O)}{D(C)}, \\qquad x = \\frac{D(W) - D(O)}{D(C)}
 
-   0 means no recall (the uncued members behave like any other excitatory neuron),
-   1 means the uncued half rises as much as the cued one; negative values mean the
-   uncued members are suppressed. If the cue raises its own neurons' rate by less than
+4. the recall score is two-sided: under-recall, over-recall and recall of the wrong
+   pattern all count as error,
+
+   .. math:: s = \\min(c,\\ 2 - c) - \\max(x,\\ 0)
+
+   so 1 means the uncued half rises exactly as much as the cued one and no other pattern
+   rises beyond the controls; 0 means no recall (the uncued members behave like any
+   other excitatory neuron), or a cue that ignites every pattern alike (non-specific
+   activity), or an uncued half that rises twice as much as the cue; negative values
+   mean suppression or crosstalk. If the cue raises its own neurons' rate by less than
    ``min_cue_gain_hz`` the run demonstrates nothing, and the pattern scores 0 with
-   ``cue_effective = False``.
+   ``cue_effective = False``. ``spontaneous_hz`` (the members' rate above the controls'
+   before the cue) says whether a pattern ignites with no cue at all (it should not).
 
 The summary ``score`` is the mean over patterns. With the same ``seed`` the ground truth
 and an emulation see the same background noise (common random numbers), so their scores
@@ -80,15 +89,23 @@ class RecallProtocol(BaseModel):
 
 @dataclasses.dataclass(frozen=True)
 class PatternRecall:
-    """Rate increases (Hz, trial-averaged) of one cued pattern and its score."""
+    """Rate increases (Hz, trial-averaged) of one cued pattern, its completion, crosstalk
+    and two-sided score (module docstring)."""
 
     cue_gain_hz: float
     uncued_gain_hz: float
     control_gain_hz: float
+    #: Rate increase of the other patterns' members (0 when there are none: ``n_other`` 0).
+    other_gain_hz: float
+    completion: float
+    crosstalk: float
     score: float
     cue_effective: bool
     n_cue: int
     n_uncued: int
+    n_other: int
+    #: Before the cue: the pattern members' mean rate minus the controls' (Hz).
+    spontaneous_hz: float
     #: The score of each trial alone (0 where that trial's cue gain is below the minimum):
     #: the units a bootstrap resamples.
     trial_scores: tuple[float, ...] = ()
@@ -151,6 +168,26 @@ def _present(ids, have: np.ndarray, what: str) -> np.ndarray:
     return out
 
 
+def two_sided(completion: float, crosstalk: float) -> float:
+    """The recall score ``min(c, 2 - c) - max(x, 0)`` (module docstring)."""
+    return float(min(completion, 2.0 - completion) - max(crosstalk, 0.0))
+
+
+def _score(recs: Sequence[Recording], groups: dict[str, np.ndarray], pr: RecallProtocol) -> tuple[dict, float, float, float]:
+    """Gains of each group, completion, crosstalk and score of the runs ``recs``."""
+    g = {k: _gain_hz(recs, ids, pr) if ids.size else 0.0 for k, ids in groups.items()}
+    if g["cue"] < pr.min_cue_gain_hz:
+        return g, 0.0, 0.0, 0.0
+    c = (g["rest"] - g["control"]) / g["cue"]
+    x = (g["other"] - g["control"]) / g["cue"] if groups["other"].size else 0.0
+    return g, float(c), float(x), two_sided(c, x)
+
+
+def _spontaneous_hz(recs: Sequence[Recording], members: np.ndarray, control: np.ndarray, pr: RecallProtocol) -> float:
+    return float(np.mean([_rate_hz(r, members, pr.baseline_start_ms, pr.cue_start_ms)
+                          - _rate_hz(r, control, pr.baseline_start_ms, pr.cue_start_ms) for r in recs]))
+
+
 def memory_recall(
     model: Model,
     patterns: Sequence[Sequence[int]],
@@ -193,22 +230,20 @@ def memory_recall(
     for k, pat in enumerate(patterns):
         if len(pat) < 2:
             raise NeurophantomError(f"pattern {k} has fewer than 2 neurons")
-        cue = _present(pat[: len(pat) // 2], have, f"pattern {k} cue")
-        rest = _present(pat[len(pat) // 2:], have, f"pattern {k} uncued")
-        step = Step(targets=tuple(int(i) for i in cue), amplitude_pA=protocol.cue_pA, start_ms=protocol.cue_start_ms)
+        groups = {"cue": _present(pat[: len(pat) // 2], have, f"pattern {k} cue"),
+                  "rest": _present(pat[len(pat) // 2:], have, f"pattern {k} uncued"), "control": control,
+                  "other": np.intersect1d(np.setdiff1d(members, np.asarray(pat, dtype=np.int64)), have)}
+        step = Step(targets=tuple(int(i) for i in groups["cue"]), amplitude_pA=protocol.cue_pA, start_ms=protocol.cue_start_ms)
         stim = Stimulus(duration_ms=protocol.duration_ms, components=tuple(background.components) + (step,))
         recs = [simulate(model, stim, dt_ms=protocol.dt_ms, key=jax.random.fold_in(jax.random.fold_in(root, k), t),
                          progress=False) for t in range(protocol.n_trials)]
-        g_cue, g_rest, g_ctl = (_gain_hz(recs, ids, protocol) for ids in (cue, rest, control))
-        effective = g_cue >= protocol.min_cue_gain_hz
-        score = (g_rest - g_ctl) / g_cue if effective else 0.0
-        per_trial = []
-        for r in recs:
-            c, q, o = (_gain_hz([r], ids, protocol) for ids in (cue, rest, control))
-            per_trial.append(float((q - o) / c) if c >= protocol.min_cue_gain_hz else 0.0)
-        out.append(PatternRecall(cue_gain_hz=g_cue, uncued_gain_hz=g_rest, control_gain_hz=g_ctl, score=float(score),
-                                 cue_effective=bool(effective), n_cue=int(cue.size), n_uncued=int(rest.size),
-                                 trial_scores=tuple(per_trial)))
+        g, c, x, score = _score(recs, groups, protocol)
+        out.append(PatternRecall(
+            cue_gain_hz=g["cue"], uncued_gain_hz=g["rest"], control_gain_hz=g["control"], other_gain_hz=g["other"],
+            completion=c, crosstalk=x, score=score, cue_effective=bool(g["cue"] >= protocol.min_cue_gain_hz),
+            n_cue=int(groups["cue"].size), n_uncued=int(groups["rest"].size), n_other=int(groups["other"].size),
+            spontaneous_hz=_spontaneous_hz(recs, np.concatenate([groups["cue"], groups["rest"]]), control, protocol),
+            trial_scores=tuple(_score([r], groups, protocol)[3] for r in recs)))
     return RecallResult(score=float(np.mean([p.score for p in out])), patterns=tuple(out),
                         n_control=int(control.size), protocol=protocol)
 
