@@ -32,11 +32,11 @@ def truth_circuit(world: Mapping[str, Any], seed: int) -> Circuit:
         # minutes). Specimens differ in how the same circuit is folded and scanned.
         c = build_source(w["source"], seed=0, options={"task": w["task"]})
     library = biophysics_for(c)
-    world = library.override(w["biophysics"])
+    hidden = library.override(w["biophysics"])
     if w["source"] != "organoid":
-        c = keep_conductances(c, library, world)
+        c = keep_conductances(c, library, hidden)
     meta = dict(c.provenance.metadata)
-    meta["biophysics"] = world.to_dict()
+    meta["biophysics"] = hidden.to_dict()
     meta["transmission"] = w["transmission"]
     p = c.provenance
     return c.replace(provenance=Provenance(source=p.source, dataset=p.dataset, seed=p.seed, config=p.config, metadata=meta))
