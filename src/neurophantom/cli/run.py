@@ -30,7 +30,7 @@ def _print_plan(cfg, out: Path) -> None:
 @app.command("run")
 def run_cmd(
     out: Path = typer.Option(Path("runs/default"), "--out", help="run folder (stage caches, scores.json, report.html)"),
-    preset: str = typer.Option("organoid", "--preset", help="built-in world and protocol: organoid"),
+    preset: str = typer.Option("organoid", "--preset", help="built-in world and protocol: organoid, pretty-printer or celegans (the atlas-fitted worm)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file overriding the preset"),
     set_: list[str] = typer.Option([], "--set", help="override one field, e.g. world.receptor_predictability=0 (repeatable)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate the config, print it and the stage graph, run nothing"),

@@ -18,13 +18,19 @@ from ..types import Circuit, Provenance
 
 def truth_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """The specimen's ground-truth Circuit, carrying the world's hidden biophysics (the
-    organoid drawn from the specimen's seed, or the task world's compiled circuit)."""
+    organoid drawn from the specimen's seed, the task world's compiled circuit, or the
+    atlas-fitted worm)."""
     from ..sources import build_source
 
     w = cfg["world"]
     if w["source"] == "organoid":
         opts = {k: w[k] for k in ("n_neurons", "n_patterns", "pattern_size", "memory_strength", "receptor_predictability")}
         c = build_source(w["source"], seed=int(cfg["seed"]), options=opts)
+    elif w["source"] == "celegans":
+        # The atlas-fitted worm; the specimen's seed draws its layout jitter only.
+        from .judge_worm import worm_truth
+
+        c = worm_truth(int(cfg["seed"]), cfg["atlas"])
     else:
         # A task world: the packaged compiled circuit (seed 0; another seed retrains for
         # minutes). Specimens differ in how the same circuit is folded and scanned.
