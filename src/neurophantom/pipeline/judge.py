@@ -113,6 +113,11 @@ def _coincidence(model, circuit: Circuit, held: list, cfg) -> dict:
     from .learn import _experiments
 
     dt = cfg["recording"]["model_dt_ms"]
+    if not model.meta.has_spiking and not any(len(t) for _, trains in held for t in trains.values()):
+        # A graded world (the worm): neither the model nor the specimen spikes, so Gamma
+        # is undefined for every neuron; nothing to simulate.
+        n = sum(len(s.neuron_ids) for s, _ in held)
+        return {"mean_gamma": float("nan"), "delta_ms": 2.0, "n_neurons": n, "n_undefined": n, "reason": "no spikes (graded)"}
     exps, reg = _experiments(circuit, [s for s, _ in held], dt, "gamma")
     back = {r: t for t, r in reg.mapping().items()}
     gammas = []
