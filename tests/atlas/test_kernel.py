@@ -86,3 +86,13 @@ def test_quasi_static_course_reduces_to_sign():
     assert abs(kc[1, 0] - expected) < 1e-9
     P[1, 0] = -0.3
     assert abs(va.steady_kernel_corr(atlas, ("A",), ("A",), P)[1, 0] + expected) < 1e-9
+
+
+def test_a_predictor_covering_no_pair_scores_null():
+    """An emulation that matched none of the held-out pairs (all NaN) is scored undefined
+    with zero pairs, not a crash; the same atlas scored by a finite predictor is defined."""
+    atlas = _toy_atlas()
+    empty = va.score(atlas, ("A",), ("A",), np.full((3, 1), np.nan), bootstrap=5)
+    assert empty["n_pairs"] == 0 and np.isnan(empty["spearman"]) and np.isnan(empty["kernel_correlation"])
+    full = va.score(atlas, ("A",), ("A",), np.array([[1.0], [0.5], [-0.2]]), bootstrap=5)
+    assert full["n_pairs"] == 2 and abs(full["spearman"] - 1.0) < 1e-12  # y = (0.3, -0.1): same order

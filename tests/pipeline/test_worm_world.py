@@ -1,5 +1,5 @@
 """The worm through the closed loop (``neurophantom run --preset celegans``), on a reduced
-setting: the 10 most connected neurons of the fitted worm plus three stimulated ones
+setting: the 6 most connected neurons of the fitted worm plus three stimulated ones
 (AVER, AVJL, AVAL), two short mapping protocols, one held-out protocol, no global search,
 a 25 ms stimulation window. Oracles:
 
@@ -30,8 +30,8 @@ pytestmark = pytest.mark.xdist_group("worm_world")
 
 STIMULATED = ["AVER", "AVJL", "AVAL"]
 TINY = {
-    "atlas": {"neurons": 10, "stimulated": STIMULATED, "duration_ms": 40.0, "start_ms": 5.0, "stop_ms": 30.0,
-              "sample_dt_ms": 5.0, "bootstrap": 20},
+    "atlas": {"neurons": 6, "stimulated": STIMULATED, "duration_ms": 40.0, "start_ms": 5.0, "stop_ms": 30.0,
+              "sample_dt_ms": 5.0, "bootstrap": 10},
     "recording": {"mapping_protocols": 2, "mapping_ms": 40.0, "mapping_repeats": 1, "mapping_wide_pA": [6.0],
                   "heldout_protocols": 1, "heldout_ms": 80.0, "heldout_repeats": 1, "heldout_cells": 3},
     "identify": {"global_search": "none", "refine_steps": 0, "validation_protocols": 1, "baseline_steps": 0},

@@ -78,7 +78,10 @@ def _metrics(p, y, q, kern=None, reliability=np.nan) -> dict:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     sig = q < 0.05
-    rho = float(stats.spearmanr(p, y).statistic) if np.ptp(p) > 0 else 0.0
+    if p.size < 2:  # no held-out pair this predictor covers (e.g. unmatched neurons)
+        rho = float("nan")
+    else:
+        rho = float(stats.spearmanr(p, y).statistic) if np.ptp(p) > 0 else 0.0
     both = sig.any() and (~sig).any()
     out = {
         "spearman": rho,
@@ -109,12 +112,14 @@ def score(atlas, stimulated, holdout, predicted, *, kernel_corr: np.ndarray | No
     out["always_positive"] = float(np.mean(y[q < 0.05] > 0)) if (q < 0.05).any() else float("nan")
     rng = np.random.default_rng(seed)
     groups = [np.where(s == c)[0] for c in np.unique(s)]
+    if not groups:
+        bootstrap = 0
     boots = []
     for _ in range(bootstrap):
         idx = np.concatenate([groups[g] for g in rng.integers(0, len(groups), len(groups))])
         boots.append(_metrics(p[idx], y[idx], q[idx], None if kc is None else kc[idx], rel))
     for key in KEYS:
-        vals = np.array([b[key] for b in boots], float)
+        vals = np.array([b[key] for b in boots], float).reshape(-1)
         vals = vals[np.isfinite(vals)]
         out[f"{key}_ci"] = [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))] if vals.size else [float("nan")] * 2
     return out
