@@ -28,6 +28,7 @@ def test_task_preset_points_build_the_task_graph():
     ({"metrics": ["task"]}, "does not apply to preset 'organoid'"),
     ({"metrics": ["function"], "preset": "pretty-printer"}, "does not apply to preset 'pretty-printer'"),
     ({"metrics": ["task"], "preset": "worm"}, "unknown pipeline option preset 'worm'"),
+    ({"metrics": ["computation"], "preset": "celegans"}, "does not apply to preset 'celegans'"),
 ])
 def test_groups_that_do_not_apply_are_refused(options, needle):
     with pytest.raises(NeurophantomError, match=needle):

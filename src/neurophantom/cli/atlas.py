@@ -69,7 +69,8 @@ def _summary(res: dict) -> str:
     b = res["baselines"]["two_step"]
     return (f"held-out ({h['n_stimulated']} stimulated, {h['n_pairs']} pairs): spearman {h['spearman']:.3f} "
             f"(two-step {b['spearman']:.3f}), auroc {h['auroc']:.3f} ({b['auroc']:.3f}), sign {h['sign_agreement']:.3f} "
-            f"(always positive {h['always_positive']:.3f}), reproducibility {h['reproducibility_fraction']:.2f}")
+            f"(always positive {h['always_positive']:.3f}), kernel {h['kernel_correlation']:.3f}, "
+            f"reproducibility {h['reproducibility_fraction']:.2f}")
 
 
 @atlas_app.command("fit")
@@ -120,9 +121,14 @@ def cv_cmd(
         _, res = _fit_and_score(cfg, control, bootstrap)
         results.append(res)
         stdout.print(f"fold {k + 1}/{folds}: " + _summary(res), soft_wrap=True)
-    keys = ("spearman", "auroc", "average_precision", "sign_agreement", "reproducibility_fraction")
-    mean = {key: float(sum(r["heldout"][key] for r in results) / len(results)) for key in keys}
-    base = {key: float(sum(r["baselines"]["two_step"][key] for r in results) / len(results)) for key in keys}
+    import numpy as np
+
+    from ..validate.atlas import KEYS
+
+    # nanmean: a fold without a defined value (e.g. two-step's kernel correlation) is skipped.
+    mean_of = lambda vals: float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")  # noqa: E731
+    mean = {key: mean_of(np.array([r["heldout"][key] for r in results], float)) for key in KEYS}
+    base = {key: mean_of(np.array([r["baselines"]["two_step"][key] for r in results], float)) for key in KEYS}
     with atomic_dir(out) as tmp:
         (tmp / "cv.json").write_text(json.dumps(_clean({"folds": results, "mean": mean, "two_step_mean": base}), indent=1))
     stdout.print(f"mean over {folds} folds: " + ", ".join(f"{k} {v:.3f} (two-step {base[k]:.3f})" for k, v in mean.items()), soft_wrap=True)

@@ -30,7 +30,7 @@ def _print_plan(cfg, out: Path) -> None:
 @app.command("run")
 def run_cmd(
     out: Path = typer.Option(Path("runs/default"), "--out", help="run folder (stage caches, scores.json, report.html)"),
-    preset: str = typer.Option("organoid", "--preset", help="built-in world and protocol: organoid"),
+    preset: str = typer.Option("organoid", "--preset", help="built-in world and protocol: organoid, pretty-printer or celegans (the atlas-fitted worm)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file overriding the preset"),
     set_: list[str] = typer.Option([], "--set", help="override one field, e.g. world.receptor_predictability=0 (repeatable)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate the config, print it and the stage graph, run nothing"),
@@ -62,9 +62,15 @@ def run_cmd(
         scores = run_main(cfg, out, on_start=on_start, on_done=on_done)
     em, fn = scores["emulation"], scores["function"]
     fmt = lambda x: "n/a" if x is None or x != x else f"{x:.3f}"  # noqa: E731
+    if fn is not None:
+        tail = f"memory recall truth {fmt(fn['truth'])}, emulation {fmt(fn['emulation'])}, Rosetta {fmt(fn['rosetta_emulation'])}"
+    else:  # the worm: its emulation's stimulation atlas on the held-out stimulated neurons
+        h, b = scores["atlas"]["heldout"], scores["atlas"]["baselines"]
+        tail = (f"atlas held-out spearman {fmt(h['spearman'])} (two-step {fmt(b['two_step']['spearman'])}, "
+                f"truth {fmt(b.get('truth', {}).get('spearman'))}), auroc {fmt(h['auroc'])}")
     stdout.print(
         f"emulation r={fmt(em['trace_correlation'])} (shuffled {fmt(em['control_trace_correlation'])}, "
         f"free weights {fmt(em['baseline_trace_correlation'])}, synchrotron+Rosetta {fmt(em['rosetta_trace_correlation'])}); "
-        f"memory recall truth {fmt(fn['truth'])}, emulation {fmt(fn['emulation'])}, Rosetta {fmt(fn['rosetta_emulation'])}"
+        + tail
     )
     stdout.print(f"{out}/report.html, {out}/scores.json ({time.perf_counter() - t0:.0f} s)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,11 +29,12 @@ class WorldConfig(BaseModel):
     """The ground truth's hidden rules and the specimens drawn from them."""
 
     model_config = _FROZEN
-    #: ``organoid`` (memories in receptor densities) or ``pretty-printer`` (a compiled
+    #: ``organoid`` (memories in receptor densities), ``pretty-printer`` (a compiled
     #: task circuit, :mod:`neurophantom.sources.pretty_printer`: every specimen is the
     #: packaged seed-0 circuit of ``task``, folded into its own tissue; ``n_neurons`` and
-    #: the pattern fields do not apply).
-    source: Literal["organoid", "pretty-printer"] = "organoid"
+    #: the pattern fields do not apply) or ``celegans`` (the atlas-fitted worm,
+    #: :mod:`neurophantom.sources.celegans`; its size and validation are in ``atlas``).
+    source: Literal["organoid", "pretty-printer", "celegans"] = "organoid"
     task: Literal["flipflop", "context_decision"] = "flipflop"
     n_neurons: int = Field(48, ge=20)
     n_patterns: int = Field(2, ge=0)
@@ -227,11 +228,35 @@ class BehaviourConfig(BaseModel):
     fixed_point_probes: int = Field(8, ge=1, description="states per trial polished by Newton")
 
 
+class AtlasConfig(BaseModel):
+    """The worm world (``--preset celegans``): which worm, and how its emulation's own
+    stimulation atlas is measured and judged (:mod:`.judge_worm`).
+
+    Each stimulated neuron gets a current step of ``amplitude_pA`` from ``start_ms`` to
+    ``stop_ms`` from the rested state (``engine.stimulate_each``), the truth and every
+    emulation alike; the response of a neuron is its GCaMP6s dF/F (steady Hill curve of
+    its calcium) averaged over the step, its time course the dF/F sampled every
+    ``sample_dt_ms`` from the step's onset.
+    """
+
+    model_config = _FROZEN
+    neurons: int = Field(0, ge=0, description="the worm's most connected neurons kept, plus the stimulated ones (0: all)")
+    stimulated: Optional[tuple[str, ...]] = Field(None, description="stimulated neurons (default: every atlas-stimulated one in the worm)")
+    holdout: Optional[tuple[str, ...]] = Field(None, description="scored neurons (default: those the fitted truth held out)")
+    amplitude_pA: float = Field(20.0, gt=0)
+    start_ms: float = Field(20.0, ge=0)
+    stop_ms: float = Field(320.0, gt=0)
+    duration_ms: float = Field(400.0, gt=0)
+    dt_ms: float = Field(0.1, gt=0)
+    sample_dt_ms: float = Field(5.0, gt=0)
+    bootstrap: int = Field(500, ge=10, description="bootstrap resamples over held-out stimulated neurons")
+
+
 class RunConfig(BaseModel):
     """Everything ``neurophantom run`` does."""
 
     model_config = _FROZEN
-    preset: Literal["organoid", "pretty-printer"] = "organoid"
+    preset: Literal["organoid", "pretty-printer", "celegans"] = "organoid"
     seed: int = Field(0, ge=0)
     world: WorldConfig = Field(default_factory=WorldConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
@@ -240,6 +265,7 @@ class RunConfig(BaseModel):
     emulation: EmulationConfig = Field(default_factory=EmulationConfig)
     function: FunctionConfig = Field(default_factory=FunctionConfig)
     behaviour: BehaviourConfig = Field(default_factory=BehaviourConfig)
+    atlas: AtlasConfig = Field(default_factory=AtlasConfig)
 
 
 #: The pretty-printer world: the compiled task circuit's own (default) biophysics, since
@@ -256,7 +282,19 @@ PRETTY_PRINTER: dict = {
                   "heldout_cells": 12},
 }
 
-PRESETS: dict[str, dict] = {"organoid": {}, "pretty-printer": PRETTY_PRINTER}
+#: The worm world: the atlas-fitted worm's own biophysics (the truth's header carries
+#: them); graded neurons of about 100 um^2 (1 pF, 0.2 nS of leak), so the live-imaging
+#: currents are about 1/100 of the organoid's; the method's library is the worm's
+#: (``biophysics.preset("celegans")``). The fit's global search is shortened (one CMA-ES
+#: run of 8 generations): every evaluation simulates all 302 neurons.
+CELEGANS: dict = {
+    "world": {"source": "celegans", "biophysics": {}},
+    "recording": {"mapping_pA": 15.0, "mapping_step_pA": 6.0, "mapping_wide_pA": (4.0, 8.0), "heldout_pA": 6.0,
+                  "heldout_cells": 12},
+    "identify": {"cma_generations": 8, "cma_restarts": 0},
+}
+
+PRESETS: dict[str, dict] = {"organoid": {}, "pretty-printer": PRETTY_PRINTER, "celegans": CELEGANS}
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:
@@ -321,16 +359,22 @@ def check_run(cfg: RunConfig) -> None:
     if ident.validation_protocols >= r.mapping_protocols:
         raise NeurophantomError(f"run config identify.validation_protocols ({ident.validation_protocols}) must be fewer "
                                 f"than recording.mapping_protocols ({r.mapping_protocols}): some are needed for learning")
+    n_world = world_neurons(w, cfg.atlas)
     for name, k in (("mapping_cells (x2 on step protocols)", 2 * r.mapping_cells), ("heldout_cells", r.heldout_cells)):
-        if k > world_neurons(w):
-            raise NeurophantomError(f"run config recording.{name}: {k} cells of a {world_neurons(w)}-neuron world")
+        if k > n_world:
+            raise NeurophantomError(f"run config recording.{name}: {k} cells of a {n_world}-neuron world")
+    a = cfg.atlas
+    if not a.start_ms < a.stop_ms <= a.duration_ms:
+        raise NeurophantomError(f"run config atlas: need start_ms < stop_ms <= duration_ms, got {a.start_ms}, {a.stop_ms}, {a.duration_ms}")
     _check_stage_configs(cfg)
 
 
-def world_neurons(w: WorldConfig) -> int:
+def world_neurons(w: WorldConfig, atlas: "AtlasConfig | None" = None) -> int:
     """Neurons of each specimen: ``n_neurons``, or the packaged task circuit's count."""
     if w.source == "organoid":
         return w.n_neurons
+    if w.source == "celegans":
+        return 302 if atlas is None or not atlas.neurons else atlas.neurons
     from ..io import read_json
     from ..sources.pretty_printer import circuit_cache_path
 
@@ -413,7 +457,9 @@ def config_json(cfg: RunConfig) -> dict:
     """The config as JSON; an organoid run's leaves out what only task worlds read, so
     that its stage keys are those it had before task worlds existed."""
     c = json.loads(cfg.model_dump_json())
-    if cfg.world.source == "organoid":
+    if cfg.world.source != "pretty-printer":
         c["world"].pop("task")
         c.pop("behaviour")
+    if cfg.world.source != "celegans":
+        c.pop("atlas")
     return c

@@ -57,8 +57,9 @@ def load_theta(identify_dir: Path) -> tuple[dict, MapNames]:
 def emulation_model(circuit: Circuit, theta, names: MapNames, cfg: Mapping[str, Any]):
     """The emulation of a recovered ``circuit``: the fitted map (extended by the library
     to types it never saw) applied to the circuit as the method measured it."""
-    th, nm = extend_map(theta, names, circuit, reference_library())
-    return apply_map(th, make_template(calibrated(circuit, cfg), reference_library(), transmission=cfg["world"]["transmission"]), nm)
+    ref = reference_library(cfg["world"])
+    th, nm = extend_map(theta, names, circuit, ref)
+    return apply_map(th, make_template(calibrated(circuit, cfg), ref, transmission=cfg["world"]["transmission"]), nm)
 
 
 def function_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
@@ -112,6 +113,11 @@ def _coincidence(model, circuit: Circuit, held: list, cfg) -> dict:
     from .learn import _experiments
 
     dt = cfg["recording"]["model_dt_ms"]
+    if not model.meta.has_spiking and not any(len(t) for _, trains in held for t in trains.values()):
+        # A graded world (the worm): neither the model nor the specimen spikes, so Gamma
+        # is undefined for every neuron; nothing to simulate.
+        n = sum(len(s.neuron_ids) for s, _ in held)
+        return {"mean_gamma": float("nan"), "delta_ms": 2.0, "n_neurons": n, "n_undefined": n, "reason": "no spikes (graded)"}
     exps, reg = _experiments(circuit, [s for s, _ in held], dt, "gamma")
     back = {r: t for t, r in reg.mapping().items()}
     gammas = []
@@ -135,7 +141,7 @@ def parameter_recovery(identify_result: Mapping[str, Any], world: Mapping[str, A
     effective truth inside the reported 95% interval) are against the effective truth.
     ``status`` is the identifiability verdict (``fixed``, ``constrained by the data``, or
     why not); a fixed parameter is never reported identifiable."""
-    ref = reference_library()
+    ref = reference_library(world)
     true = natural_values(init_theta(ref.override(world["biophysics"]), names.receptors, names.channels), names)
     est = identify_result["recovered_parameters"]
     start = identify_result["start_parameters"]

@@ -126,7 +126,7 @@ def _theta_names(identify_dir: Path):
 def ladder_rows(truth: Circuit, circuit: Circuit, theta, names: MapNames, rungs: _Rungs, cfg, *, shared: list | None = None) -> list[dict]:
     """The six rungs for one path (``circuit``: the barcoded or the Rosetta-filled
     reconstruction); ``shared`` reuses rungs 1, 2 and 5, which do not depend on it."""
-    ref = reference_library()
+    ref = reference_library(cfg["world"])
     tr = cfg["world"]["transmission"]
     mapping = truth_map(truth, circuit)
     seen = calibrated(circuit, cfg)
@@ -172,4 +172,6 @@ def ladder_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) 
         train_eff.append(effective_truth(t, calibrated(c, cfg), truth_map(t, c), names))
     # One map for all training specimens: its effective truth is their geometric mean.
     effective = {k: _pooled(k, [e[k] for e in train_eff]) for k in train_eff[0]} if train_eff else {}
-    return {"ladder": barcoded, "ladder_rosetta": rosetta, "effective_truth": effective}
+    from .main import _finite  # graded worlds: spike coincidence undefined (null), never a crash
+
+    return _finite({"ladder": barcoded, "ladder_rosetta": rosetta, "effective_truth": effective})

@@ -40,7 +40,12 @@ LIBRARY_KINETICS = {"channels.na.VT_mV": -58.0, "channels.kdr.VT_mV": -58.0}
 MORPHOLOGY_FEATURES = ("soma_radius_um", "cable_length_um", "mean_radius_um", "n_branch_points", "n_terminals")
 
 
-def reference_library() -> Biophysics:
+def reference_library(world: Mapping[str, Any] | None = None) -> Biophysics:
+    """The method's molecular library: the organoid's (cortex-like, with the channel
+    kinetics above), or for the worm world the worm's own (``preset("celegans")``: its
+    receptor types and graded release, as known from the literature)."""
+    if world is not None and world.get("source") == "celegans":
+        return preset("celegans")
     return preset("default").override(LIBRARY_KINETICS)
 
 
@@ -53,9 +58,19 @@ def calibrated(circuit: Circuit, cfg: Mapping[str, Any]) -> Circuit:
     counts of a marker channel (:func:`~neurophantom.identify.calibrate.calibrate_membrane`),
     for scans that hold only part of each cell."""
     ic = cfg["identify"]
+    circuit = _graded_without_sodium(circuit)
     if ic.get("membrane", "geometry") == "geometry":
         return membrane_from_geometry(circuit)
     return calibrate_membrane(circuit, ic["typical_area_um2"], ic["typical_density_per_um2"])
+
+
+def _graded_without_sodium(circuit: Circuit) -> Circuit:
+    """A circuit whose scan read channel types but no fast sodium channel among them (the
+    worm) has no neuron that fires sodium spikes: every neuron releases graded. Circuits
+    with a sodium channel type (the organoid) are returned unchanged."""
+    if not len(circuit.channel_types) or "na" in circuit.channel_types or (circuit.neurons["release"] == "graded").all():
+        return circuit
+    return circuit.replace(neurons=circuit.neurons.assign(release="graded"))
 
 
 def load_reconstruction(path: Path) -> tuple[Circuit, pd.DataFrame]:
@@ -109,7 +124,7 @@ def _present(fixed, names: MapNames, ref: Biophysics) -> tuple[str, ...]:
 def identify_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """Learn the map on the training specimens' barcoded reconstructions and recordings."""
     ic, rc = cfg["identify"], cfg["recording"]
-    ref = reference_library()
+    ref = reference_library(cfg["world"])
     specimens, regs = [], []
     nv = ic["validation_protocols"]
     for k in range(len(cfg["world"]["train_seeds"])):
@@ -196,7 +211,7 @@ def emulate_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any])
     """Predict the held-out specimen's held-out protocols from its scan alone, beside the
     shuffled-connectome control, the free-weight baseline and the Rosetta emulation."""
     rc, ic = cfg["recording"], cfg["identify"]
-    ref = reference_library()
+    ref = reference_library(cfg["world"])
     tj = json.loads((inputs["identify"] / "theta.json").read_text())
     theta = _theta_from_json(tj["theta"])
     names = MapNames(tuple(tj["names"]["receptors"]), tuple(tj["names"]["channels"]))

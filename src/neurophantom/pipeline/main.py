@@ -9,6 +9,9 @@
 
 A task world (``--preset pretty-printer``) has the same graph; its ``function`` stage
 scores the task (:mod:`.judge_task`) and a ``computation`` stage infers fixed points.
+The worm (``--preset celegans``) has the same graph with an ``atlas`` stage in place of
+``function``: the emulation's own stimulation atlas against the truth's and the real one
+(:mod:`.judge_worm`).
 
 Every stage's config is the slice of the run config it reads, so changing, say, the
 Rosetta sampling fraction reruns only ``rosetta``, ``emulate``, ``function`` and the report.
@@ -25,6 +28,7 @@ from ..io import atomic_write_json
 from .config import RunConfig, config_json
 from .judge import function_stage, parameter_recovery
 from .judge_task import computation_stage, task_function_stage
+from .judge_worm import atlas_stage
 from .ladder import ladder_stage
 from .learn import emulate_stage, identify_stage, rosetta_stage
 from .runner import Stage, StageResult, run_pipeline
@@ -37,7 +41,7 @@ from .specimen import record_stage, scan_stage, tissue_stage, truth_stage
 SPECIMEN_VERSION = "9"
 METHOD_VERSION = "10"
 CODE_VERSION = f"{SPECIMEN_VERSION}.{METHOD_VERSION}"
-_METHOD_STAGES = ("identify", "rosetta", "emulate", "function", "computation", "ladder")
+_METHOD_STAGES = ("identify", "rosetta", "emulate", "function", "computation", "ladder", "atlas")
 
 
 def reconstruct_stage(out: Path, inputs, cfg) -> dict:
@@ -74,7 +78,9 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
         stages.append(Stage(name=name, fn=fn, config=config, deps=tuple(deps), version=version))
 
     for name, seed in specimens:
-        add(f"truth_{name}", truth_stage, {"world": world, "seed": seed})
+        # The worm's truth also depends on how much of it is kept (an organoid's key is unchanged).
+        worm = {"atlas": {k: c["atlas"][k] for k in ("neurons", "stimulated")}} if world["source"] == "celegans" else {}
+        add(f"truth_{name}", truth_stage, {"world": world, "seed": seed, **worm})
         add(f"tissue_{name}", _renamed(tissue_stage, {f"truth_{name}": "truth"}), {"tissue": scn["tissue"], "seed": seed}, [f"truth_{name}"])
         add(f"record_{name}", _renamed(record_stage, {f"tissue_{name}": "tissue"}), {"recording": rec, "world": world, "seed": seed}, [f"tissue_{name}"])
         modalities = [("barcoded", _damaged(scn["barcoded"], cfg))] + ([("blind", _damaged(scn["blind"], cfg))] if name == "heldout" else [])
@@ -100,6 +106,9 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
              "record_heldout": "record_heldout"}
     if world["source"] == "organoid":
         add("function", _renamed(function_stage, ren_f, sub={"recon_heldout": "recon"}), {**learn_cfg, "function": c["function"]}, list(ren_f))
+    elif world["source"] == "celegans":
+        ren_a = {**ren_f, "truth_heldout": "truth"}
+        add("atlas", _renamed(atlas_stage, ren_a, sub={"recon_heldout": "recon"}), {**learn_cfg, "atlas": c["atlas"]}, list(ren_a))
     else:
         ren_f.pop("record_heldout")
         task_cfg = {**learn_cfg, "behaviour": c["behaviour"]}
@@ -149,17 +158,25 @@ def collect_scores(cfg: RunConfig, results: dict[str, StageResult]) -> dict[str,
     ident["parameter_recovery"] = parameter_recovery(ident, config_json(cfg)["world"], names, ident["identifiability"],
                                                      effective=lad["effective_truth"])
     em = dict(results["emulate"].result)
-    fn = results["function"].result
-    em["spike_coincidence_gamma"] = fn["emulation"].get("spike_coincidence", {}).get("mean_gamma")
-    em["rosetta_spike_coincidence_gamma"] = fn["rosetta"].get("spike_coincidence", {}).get("mean_gamma")
+    if "atlas" in results:  # the worm: no memory or task function; its atlas instead
+        at = results["atlas"].result
+        em["spike_coincidence_gamma"] = at["spike_coincidence"].get("mean_gamma")  # graded: usually undefined (null)
+        em["rosetta_spike_coincidence_gamma"] = None
+        fn = None
+    else:
+        fn = results["function"].result
+        em["spike_coincidence_gamma"] = fn["emulation"].get("spike_coincidence", {}).get("mean_gamma")
+        em["rosetta_spike_coincidence_gamma"] = fn["rosetta"].get("spike_coincidence", {}).get("mean_gamma")
     scans = {k[len("scan_"):]: v.result for k, v in results.items() if k.startswith("scan_")}
     task = {"computation": computation_scores(results["computation"].result)} if "computation" in results else {}
+    if "atlas" in results:
+        task["atlas"] = results["atlas"].result
     return {
         "reconstruction": results["score_heldout"].result,
         "reconstruction_train": {k[len("score_"):]: v.result for k, v in results.items() if k.startswith("score_train")},
         "identification": ident,
         "emulation": em,
-        "function": task_function_scores(fn) if "task" in fn else _function_scores(fn),
+        "function": None if fn is None else task_function_scores(fn) if "task" in fn else _function_scores(fn),
         **task,
         "ladder": lad["ladder"],
         "ladder_rosetta": lad["ladder_rosetta"],

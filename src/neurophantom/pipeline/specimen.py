@@ -12,14 +12,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .._errors import NeurophantomError
 from ..biophysics import biophysics_for
 from ..types import Circuit, Provenance
 
 
-def truth_circuit(world: Mapping[str, Any], seed: int) -> Circuit:
+def truth_circuit(world: Mapping[str, Any], seed: int, atlas: Mapping[str, Any] | None = None) -> Circuit:
     """The specimen's ground-truth Circuit, carrying the world's hidden biophysics (the
-    organoid drawn from ``seed``, or the task world's compiled circuit); ``world`` is the
-    JSON of a :class:`~.config.WorldConfig`."""
+    organoid drawn from ``seed``, the task world's compiled circuit, or the atlas-fitted
+    worm); ``world`` is the JSON of a :class:`~.config.WorldConfig` (and ``atlas`` of the
+    worm world's atlas section)."""
     from ..sources import build_source
 
     w = world
@@ -27,13 +29,20 @@ def truth_circuit(world: Mapping[str, Any], seed: int) -> Circuit:
         opts = {k: w[k] for k in ("n_neurons", "n_patterns", "pattern_size", "memory_strength", "receptor_predictability",
                                   "assembly_connection_probability")}
         c = build_source(w["source"], seed=int(seed), options=opts)
+    elif w["source"] == "celegans":
+        # The atlas-fitted worm; the specimen's seed draws its layout jitter only.
+        from .judge_worm import worm_truth
+
+        if atlas is None:
+            raise NeurophantomError("the worm world needs its atlas section")
+        c = worm_truth(int(seed), atlas)
     else:
         # A task world: the packaged compiled circuit (seed 0; another seed retrains for
         # minutes). Specimens differ in how the same circuit is folded and scanned.
         c = build_source(w["source"], seed=0, options={"task": w["task"]})
     library = biophysics_for(c)
     hidden = library.override(w["biophysics"])
-    if w["source"] != "organoid":
+    if w["source"] == "pretty-printer":
         c = keep_conductances(c, library, hidden)
     meta = dict(c.provenance.metadata)
     meta["biophysics"] = hidden.to_dict()
@@ -44,7 +53,7 @@ def truth_circuit(world: Mapping[str, Any], seed: int) -> Circuit:
 
 def truth_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """The specimen's ground-truth Circuit (:func:`truth_circuit`)."""
-    c = truth_circuit(cfg["world"], int(cfg["seed"]))
+    c = truth_circuit(cfg["world"], int(cfg["seed"]), cfg.get("atlas"))
     c.save(out / "circuit")
     return {"neurons": c.n_neurons, "synapse_partners": c.n_synapse_partners}
 

@@ -11,9 +11,10 @@ in the prediction, the pair measured in the atlas (finite mean dF/F). On them:
   measured one (``P = 0`` counts as positive, so an unsigned anatomy predictor scores
   "always positive");
 - ``kernel_correlation``: median over significant held-out pairs with a fitted kernel of
-  the Pearson correlation, over 0-30 s, between the predicted time course of the
-  responder and the measured kernel convolved with the predicted time course of the
-  stimulated neuron (NaN when the predictor has no time course);
+  the Pearson correlation between the predicted time course of the responder and the
+  measured kernel convolved with the predicted time course of the stimulated neuron
+  (:mod:`neurophantom.validate.atlas_kernel`); NaN (null in JSON) when the predictor
+  has no time course, as for every anatomy baseline;
 - ``reproducibility_fraction``: ``spearman`` divided by the atlas's own split-half
   reliability on the same pairs (Spearman between the means of two random halves of each
   pair's trials, pairs with at least two trials; mean of 20 random splits);
@@ -77,7 +78,10 @@ def _metrics(p, y, q, kern=None, reliability=np.nan) -> dict:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     sig = q < 0.05
-    rho = float(stats.spearmanr(p, y).statistic) if np.ptp(p) > 0 else 0.0
+    if p.size < 2:  # no held-out pair this predictor covers (e.g. unmatched neurons)
+        rho = float("nan")
+    else:
+        rho = float(stats.spearmanr(p, y).statistic) if np.ptp(p) > 0 else 0.0
     both = sig.any() and (~sig).any()
     out = {
         "spearman": rho,
@@ -108,12 +112,14 @@ def score(atlas, stimulated, holdout, predicted, *, kernel_corr: np.ndarray | No
     out["always_positive"] = float(np.mean(y[q < 0.05] > 0)) if (q < 0.05).any() else float("nan")
     rng = np.random.default_rng(seed)
     groups = [np.where(s == c)[0] for c in np.unique(s)]
+    if not groups:
+        bootstrap = 0
     boots = []
     for _ in range(bootstrap):
         idx = np.concatenate([groups[g] for g in rng.integers(0, len(groups), len(groups))])
         boots.append(_metrics(p[idx], y[idx], q[idx], None if kc is None else kc[idx], rel))
     for key in KEYS:
-        vals = np.array([b[key] for b in boots], float)
+        vals = np.array([b[key] for b in boots], float).reshape(-1)
         vals = vals[np.isfinite(vals)]
         out[f"{key}_ci"] = [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))] if vals.size else [float("nan")] * 2
     return out
@@ -171,17 +177,31 @@ def anatomy_baselines(circuit, atlas_names, stimulated) -> dict[str, np.ndarray]
     return out
 
 
+def steady_kernel_corr(atlas, stimulated, holdout, predicted: np.ndarray) -> np.ndarray:
+    """Per-pair kernel correlations of a steady-state predictor through its quasi-static
+    time course (:func:`neurophantom.validate.atlas_kernel.quasi_static_traces`)."""
+    from .atlas_kernel import kernel_correlations, quasi_static_traces
+
+    t, traces = quasi_static_traces(predicted)
+    return kernel_correlations(atlas, stimulated, holdout, t, traces)
+
+
 def evaluate(atlas, fit, *, shuffled=None, bootstrap: int = 1000, seed: int = 0) -> dict:
     """Held-out scores of a fitted worm beside the anatomy baselines and, when given, the
     shuffled-connectome control fitted the same way; paired differences against
-    ``two_step``. The layout of ``scores.json``'s ``atlas`` entry."""
+    ``two_step``. The layout of ``scores.json``'s ``atlas`` entry. The fitted worm and
+    the shuffled control have a kernel correlation (through their quasi-static time
+    course, :func:`steady_kernel_corr`); the anatomy baselines predict no time course,
+    so theirs is NaN (null in JSON)."""
     base = anatomy_baselines(fit.circuit, fit.atlas_names, fit.stimulated)
-    model = score(atlas, fit.stimulated, fit.holdout, fit.predicted, bootstrap=bootstrap, seed=seed)
+    kc = steady_kernel_corr(atlas, fit.stimulated, fit.holdout, fit.predicted)
+    model = score(atlas, fit.stimulated, fit.holdout, fit.predicted, kernel_corr=kc, bootstrap=bootstrap, seed=seed)
     rel = model["split_half_reliability"]
     baselines = {k: score(atlas, fit.stimulated, fit.holdout, v, bootstrap=bootstrap, seed=seed, reliability=rel) for k, v in base.items()}
     if shuffled is not None:
-        baselines["shuffled"] = score(atlas, shuffled.stimulated, shuffled.holdout, shuffled.predicted, bootstrap=bootstrap,
-                                      seed=seed, reliability=rel)
+        kcs = steady_kernel_corr(atlas, shuffled.stimulated, shuffled.holdout, shuffled.predicted)
+        baselines["shuffled"] = score(atlas, shuffled.stimulated, shuffled.holdout, shuffled.predicted, kernel_corr=kcs,
+                                      bootstrap=bootstrap, seed=seed, reliability=rel)
     cmp = {"two_step": compare(atlas, fit.stimulated, fit.holdout, fit.predicted, base["two_step"], bootstrap=bootstrap, seed=seed)}
     if shuffled is not None:
         cmp["shuffled"] = compare(atlas, fit.stimulated, fit.holdout, fit.predicted, shuffled.predicted, bootstrap=bootstrap, seed=seed)

@@ -189,7 +189,8 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
     preset = options.get("preset", "organoid")
     if preset not in PRESETS:
         raise NeurophantomError(f"unknown pipeline option preset {preset!r} (known: {', '.join(PRESETS)})")
-    wrong = [g for g in groups if g in (TASK_ONLY if preset == "organoid" else ORGANOID_ONLY)]
+    refused = {"organoid": TASK_ONLY, "pretty-printer": ORGANOID_ONLY}.get(preset, ORGANOID_ONLY + TASK_ONLY)
+    wrong = [g for g in groups if g in refused]
     if wrong:
         raise NeurophantomError(f"metric group {wrong[0]!r} does not apply to preset {preset!r}")
     if "preset" in options:
