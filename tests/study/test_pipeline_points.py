@@ -31,7 +31,7 @@ def test_partial_runs_share_upstream_and_match_the_source(tmp_path):
     assert computed == {"truth_heldout": 2, "tissue_heldout": 2}
     cfg = load_run_config(sets=SPEC["base"])
     opts = {k: getattr(cfg.world, k) for k in ("n_neurons", "n_patterns", "pattern_size", "memory_strength",
-                                               "receptor_predictability")}
+                                               "receptor_predictability", "assembly_connection_probability")}
     for seed, g in df.groupby("seed"):
         assert g[["truth_synapse_partners", "phantom_voxels", "phantom_molecules"]].nunique().max() == 1
         # Study seed k draws the held-out specimen of seed + 100 k (seed 0: the run itself).
