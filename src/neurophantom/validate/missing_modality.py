@@ -142,21 +142,26 @@ def _binned(v: np.ndarray, every: int) -> np.ndarray:
     return v[:, : samples // every * every].reshape(runs, samples // every, every, n).mean(axis=2)
 
 
+def _stacked(pools: list[Pools]) -> Pools:
+    """One Pools whose arrays carry a leading run axis."""
+    return Pools(*(np.stack(a) for a in zip(*(p.tree_flatten()[0] for p in pools))))
+
+
 def _simulate(circuit: Circuit, emulation: Model, truth: Model, trial: WorldTrial, pools_each: list[Pools], n_truth: int,
               seed: int) -> np.ndarray:
     """Binned mean voltage (runs, bins, N), run ``b`` with ``pools_each[b]`` and key ``b``;
     the last ``n_truth`` runs are the truth's (its own model and rule when they differ)."""
-    stack = lambda ps: Pools(*(np.stack(a) for a in zip(*(p.tree_flatten()[0] for p in ps))))  # noqa: E731
     keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), 19), len(pools_each))
-    stim, every = protocol(circuit, trial), int(round(trial.bin_ms))
-    rule = stdp_rule(trial)
-    run = lambda m, k, p, r: simulate_hidden_batch(m, stim, k, p, dt_ms=trial.dt_ms, sample_dt_ms=1.0, stdp=r)["v"]  # noqa: E731
+    stim, every, rule = protocol(circuit, trial), int(round(trial.bin_ms)), stdp_rule(trial)
+
+    def run(model: Model, k, pools: list[Pools], stdp: STDP | None) -> np.ndarray:
+        return simulate_hidden_batch(model, stim, k, _stacked(pools), dt_ms=trial.dt_ms, sample_dt_ms=1.0, stdp=stdp)["v"]
+
     if truth is emulation and rule is None:  # one call (the modulator and glia worlds)
-        return _binned(run(emulation, keys, stack(pools_each), None), every)
+        return _binned(run(emulation, keys, pools_each, None), every)
     m = len(pools_each) - n_truth
-    v_emu = run(emulation, keys[:m], stack(pools_each[:m]), None)
-    v_truth = run(truth, keys[m:], stack(pools_each[m:]), rule)
-    return _binned(np.concatenate([v_emu, v_truth]), every)
+    v = np.concatenate([run(emulation, keys[:m], pools_each[:m], None), run(truth, keys[m:], pools_each[m:], rule)])
+    return _binned(v, every)
 
 
 def _off(p: Pools) -> Pools:
