@@ -37,6 +37,7 @@ from ..biophysics import build_model
 from ..pipeline.config import RunConfig
 from ..pipeline.specimen import truth_circuit
 from ..types import Circuit
+from .tables import bootstrap_ci
 from ..validate.memory import RecallProtocol, RecallResult, memory_recall, recall_inputs
 
 Control = Literal["none", "shuffled", "no_memory"]
@@ -83,29 +84,24 @@ def truth_recall(cfg: RunConfig, circuits: dict[str, Circuit], *, control: Contr
                          background=inp.background, seed=cfg.seed, protocol=proto)
 
 
-def _ci95(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> list[float]:
-    idx = rng.integers(0, values.size, (n_boot, values.size))
-    return [float(x) for x in np.percentile(values[idx].mean(axis=1), [2.5, 97.5])]
-
-
 def truth_recall_study(cfg: RunConfig = RunConfig(), seeds: Sequence[int] = (12, 13, 14, 15, 16), *, grown: bool = True,
-                       control: Control = "none", n_boot: int = 2000, boot_seed: int = 0) -> dict[str, Any]:
+                       control: Control = "none", boot_seed: int = 0) -> dict[str, Any]:
     """Truth recall of each circuit draw in ``seeds`` and their summary (module docstring).
 
     Returns ``{"draws": [{"seed", "score", "ci95", "patterns": [...], "spontaneous_hz"}],
     "mean", "min", "ci95", "control", "grown"}``; ``ci95`` of the mean resamples draws,
-    a draw's resamples its cue trials (all patterns' trials pooled).
+    a draw's resamples its cue trials (all patterns' trials pooled); both are the studies'
+    percentile bootstrap of the mean (:func:`~neurophantom.study.tables.bootstrap_ci`).
     """
-    rng = np.random.default_rng(np.random.SeedSequence(boot_seed, spawn_key=(43,)))
     draws = []
     for s in seeds:
         r = truth_recall(cfg, specimens(cfg, int(s), grown=grown), control=control)
         trials = np.asarray([t for p in r.patterns for t in p.trial_scores], dtype=np.float64)
-        draws.append({"seed": int(s), "score": r.score, "ci95": _ci95(trials, n_boot, rng),
+        draws.append({"seed": int(s), "score": r.score, "ci95": list(bootstrap_ci(trials, boot_seed + int(s))),
                       "patterns": [round(p.score, 4) for p in r.patterns],
                       "completion": [round(p.completion, 4) for p in r.patterns],
                       "crosstalk": [round(p.crosstalk, 4) for p in r.patterns],
                       "spontaneous_hz": [round(p.spontaneous_hz, 2) for p in r.patterns]})
     scores = np.asarray([d["score"] for d in draws], dtype=np.float64)
-    return {"draws": draws, "mean": float(scores.mean()), "min": float(scores.min()), "ci95": _ci95(scores, n_boot, rng),
+    return {"draws": draws, "mean": float(scores.mean()), "min": float(scores.min()), "ci95": list(bootstrap_ci(scores, boot_seed)),
             "control": control, "grown": grown}
