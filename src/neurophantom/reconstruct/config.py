@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -29,11 +29,20 @@ class SegmentationConfig(BaseModel):
         membrane level (both estimated from the whole volume's histogram). ``None``
         (auto): 0.45 on the raw channel, 0.40 after smoothing (smoothing lowers thin
         membranes more than the blur around them).
-    open_dark : bool
-        Open the extracellular space (erode it by one voxel, grow lumens back) before
-        finding lumens, so that one or two noisy voxels in a one-voxel membrane do not join
-        a lumen to it. Enclosed lumens are untouched; a lumen that leaked and is thinner
-        than three voxels is lost.
+    leak_guard : "strict", "open" or "none"
+        How a dim membrane voxel is kept from draining a lumen into the extracellular
+        space. ``"strict"`` (default): the extracellular space is the dark space that
+        reaches the volume's faces through voxels darker than ``ecs_threshold`` (a dim
+        membrane voxel, above it, seals the lumen), plus the one-voxel rim of dark voxels
+        around it, which is removed from the lumens; lumens of any thickness survive a
+        leak. ``"open"``: the extracellular space is opened (eroded by one voxel, lumens
+        grown back), so that one or two noisy voxels in a one-voxel membrane do not join a
+        lumen to it; a lumen that leaked and is thinner than three voxels is lost (in dense
+        neuropil under blur this split whole neurons into dozens of segments).
+        ``"none"``: neither.
+    ecs_threshold : float
+        For ``leak_guard="strict"``: fraction of the way from background to membrane level
+        below which a voxel is certainly not membrane; below ``threshold``.
     min_lumen_um3 : float
         Dark enclosed regions smaller than this are noise, not a neuron's interior.
     min_bridge_voxels : int
@@ -50,11 +59,18 @@ class SegmentationConfig(BaseModel):
     method: Literal["lumen"] = "lumen"
     smooth_sigma_nm: Optional[float] = Field(None, ge=0.0)
     threshold: Optional[float] = Field(None, gt=0.0, lt=1.0)
-    open_dark: bool = True
+    leak_guard: Literal["strict", "open", "none"] = "strict"
+    ecs_threshold: float = Field(0.2, gt=0.0, lt=1.0)
     min_lumen_um3: float = Field(4e-4, ge=0.0)
     min_bridge_voxels: int = Field(1, ge=1)
     flood_nm: float = Field(320.0, gt=0.0)
     min_segment_um3: float = Field(2e-3, ge=0.0)
+
+    @model_validator(mode="after")
+    def _ecs_below_membrane(self) -> "SegmentationConfig":
+        if self.leak_guard == "strict" and self.threshold is not None and self.ecs_threshold >= self.threshold:
+            raise ValueError(f"ecs_threshold ({self.ecs_threshold}) must be below threshold ({self.threshold})")
+        return self
 
 
 class SynapseConfig(BaseModel):
