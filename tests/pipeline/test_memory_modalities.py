@@ -24,13 +24,14 @@ The emulation/truth ratio (1.38 and 1.02) follows the fit this much, so issue 16
 two-sided bar on it ([0.75, 1.33]) is reported here, not asserted.
 
 At predictability 1 the question's other half (both modalities recover a memory that
-shape shows) is measured, not asserted: truth 0.83, barcoded 0.09, Rosetta 0.15 (two-sided recall
-scores, seed 0, this world). The run's blame ladder places the loss in the connectome
-reconstruction, not in the fit: held-out trace r 0.98 with the true circuit and
-parameters, 0.74 with the reconstructed synapses and true membranes (the default ExM scan
-splits this world's 24 neurons into 53 segments; per-connection AMPA totals correlate
-0.76 with the truth's), 0.78 with the effective-true map and 0.75 for the pipeline. The
-issue that tracks it (16) stays open until a reconstruction keeps the assembly.
+shape shows) is measured, not asserted: truth 0.83, barcoded 0.15, Rosetta 0.33 (two-sided
+recall scores, seed 0, this world, after the segmentation's strict leak guard; 0.09 and
+0.15 before it, when the ExM scan split this world's 24 neurons into 53 segments). The
+run's blame ladder: held-out trace r 0.98 with the true circuit and parameters, 0.89 with
+the reconstructed synapses and true membranes (24 and 25 segments for 24 neurons), 0.87
+with the effective-true map, 0.64 for the fitted map on the true circuit and 0.71 for the
+pipeline: the fit, no longer the reconstruction, is where the assembly is lost. The issue
+that tracks it (16) stays open until the emulation keeps it.
 """
 
 from __future__ import annotations
