@@ -9,7 +9,11 @@ candidate. The steps:
    size is the number of voxel faces times their area.
 2. **Molecules**: receptor and connexin puncta within ``receptor_radius_nm`` of a contact
    face are given to that contact, on the side of the contact plane where they lie.
-3. **Kind**: electrical (gap junction) when connexins lie on both sides, or, for a scan
+3. **Kind**: electrical (gap junction) when connexins lie at the contact (on either side:
+   the two hemichannels of a junction sit a few nm apart, far below any light
+   microscope's resolution even after expansion, so a small plaque's two sides merge
+   into one punctum, given to one side; requiring both sides found 0 of the reduced
+   worm's 58 junctions, 1-2 connexins per side) and outweigh its receptors, or, for a scan
    without barcodes, when the two neurites are of similar thickness and the arbors
    (step 4) do not show an axon on one side (``gap_junctions`` rule); else chemical.
 4. **Direction**: a contact between a neuron's axon and another's dendrite or soma is
@@ -290,7 +294,8 @@ def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureM
         thick[need] = thickness(store, patches[need], voxel_nm, cfg.thickness_probe_nm)
     patches["thickness_a_nm"], patches["thickness_b_nm"] = thick[:, 0], thick[:, 1]
     if rule == "connexin":
-        gap = (patches["connexin_a"].to_numpy() >= 0.5) & (patches["connexin_b"].to_numpy() >= 0.5)
+        con = patches["connexin_a"].to_numpy() + patches["connexin_b"].to_numpy()
+        gap = (con >= 0.5) & (con > rec_total)
     elif rule == "thickness":
         t_lo, t_hi = np.minimum(thick[:, 0], thick[:, 1]), np.maximum(thick[:, 0], thick[:, 1])
         # An axon against a dendrite or soma (the arbors decide) is a chemical synapse:
