@@ -52,7 +52,8 @@ def _pieces(seg: np.ndarray, lab: np.ndarray, k: int) -> int:
 def test_a_dim_membrane_voxel_does_not_split_a_neuron_under_the_strict_guard():
     lab = _labels()
     # 0.35 of the contrast: below the membrane threshold (0.45), above the surely-dark one (0.2).
-    seg = _segment(_scan(0.35), "strict")
+    scan = _scan(0.35)
+    seg = _segment(scan, "strict")
     assert _pieces(seg, lab, 1) == 1 and _pieces(seg, lab, 2) == 1
     assert len(np.unique(seg[seg > 0])) == 2
     # Every voxel of each neuron is claimed, and nothing outside them, except the dim
@@ -60,7 +61,7 @@ def test_a_dim_membrane_voxel_does_not_split_a_neuron_under_the_strict_guard():
     differ = np.argwhere((seg > 0) != (lab > 0))
     assert [tuple(int(v) for v in d) for d in differ] == [LEAK]
     # The result does not depend on the chunking.
-    assert np.array_equal(seg, _segment(_scan(0.35), "strict", chunk=(20, 20, 84)))
+    assert np.array_equal(seg, _segment(scan, "strict", chunk=(20, 20, 84)))
 
 
 def test_the_opening_loses_a_thin_leaked_lumen_and_splits_the_neuron():

@@ -208,7 +208,7 @@ def segment(scan: Scan, grid: Grid, store: WorkStore, cfg: SegmentationConfig) -
     memb_store, lost_store = store["membrane"], store["lost"]
 
     strict = cfg.leak_guard == "strict"
-    erode = cfg.leak_guard == "open"
+    guarded = cfg.leak_guard != "none"
     if strict and cfg.ecs_threshold >= levels.fraction:
         raise NeurophantomError(f"segmentation.ecs_threshold ({cfg.ecs_threshold}) must be below the membrane threshold ({levels.fraction})")
     ecs_thr = levels.background + cfg.ecs_threshold * (levels.membrane - levels.background)
@@ -222,10 +222,10 @@ def segment(scan: Scan, grid: Grid, store: WorkStore, cfg: SegmentationConfig) -
     def raw_of(box: Box) -> np.ndarray:
         return dark_full(box.lo, box.hi, ecs_thr if strict else thr)[0]
 
-    raw = label_components(raw_of, grid, store.array("dark0", np.uint32)) if (erode or strict) else None
+    raw = label_components(raw_of, grid, store.array("dark0", np.uint32)) if guarded else None
 
     def dark_of(box: Box) -> np.ndarray:
-        if not (erode or strict):
+        if not guarded:
             return raw_of(box)
         lo = tuple(a - 1 for a in box.lo)
         hi = tuple(b + 1 for b in box.hi)
@@ -288,7 +288,7 @@ def segment(scan: Scan, grid: Grid, store: WorkStore, cfg: SegmentationConfig) -
         gone = read_box(lost_store, tuple(a - halo for a in box.lo), tuple(b + halo for b in box.hi), fill=1).astype(bool)
         # Extracellular space: its cores and the dark rim next to them (opening removed it).
         outside = ecs.copy()
-        if erode or strict:
+        if guarded:
             inner = tuple(slice(1, n - 1) for n in ecs.shape)
             for sh in _shifts(inner):
                 outside[inner] |= dk[inner] & ecs[sh]
