@@ -28,7 +28,6 @@ from collections import Counter
 import cc3d
 import numpy as np
 import pandas as pd
-from scipy import ndimage as ndi
 
 from .chunks import WorkStore, read_box, run_tasks
 from .morphology import soma
@@ -37,23 +36,36 @@ from .morphology import soma
 AXON, DENDRITE, SOMA = 1, 2, 3
 
 
+def _ball(shape, centre, radius_nm: float, voxel_nm) -> np.ndarray:
+    """Voxels of a ``shape`` box within ``radius_nm`` of voxel ``centre`` (computed in the
+    ball's own bounding box: a neuron's box can be the whole volume)."""
+    out = np.zeros(shape, dtype=bool)
+    reach = [int(np.ceil(radius_nm / float(v))) for v in voxel_nm]
+    lo = [max(c - r, 0) for c, r in zip(centre, reach)]
+    hi = [min(c + r + 1, n) for c, r, n in zip(centre, reach, shape)]
+    grid = np.ogrid[tuple(slice(a, b) for a, b in zip(lo, hi))]
+    out[tuple(slice(a, b) for a, b in zip(lo, hi))] = sum(((g - c) * float(v)) ** 2 for g, c, v in zip(grid, centre, voxel_nm)) <= radius_nm**2
+    return out
+
+
 def _classes(mask: np.ndarray, voxel_nm, clearance: float, min_voxels: int) -> np.ndarray:
     """Per voxel of ``mask``: 0 outside or undecided, AXON, DENDRITE or SOMA."""
     dist, centre, radius = soma(mask, voxel_nm)
-    grid = np.ogrid[tuple(slice(0, n) for n in mask.shape)]
-    ball = sum(((g - c) * float(v)) ** 2 for g, c, v in zip(grid, centre, voxel_nm)) <= (clearance * radius) ** 2
+    ball = _ball(mask.shape, centre, clearance * radius, voxel_nm)
     rest = mask & ~ball
     out = np.zeros(mask.shape, dtype=np.uint8)
-    if not rest.any() or radius < clearance * float(dist[rest].max()):
+    inside = np.flatnonzero(rest)  # the segment is a small part of its box: work on its voxels
+    if not inside.size or radius < clearance * float(dist.ravel()[inside].max()):
         return out  # no soma wider than its neurites: a fragment, or a soma alone
-    lab = cc3d.connected_components(rest.astype(np.uint8), connectivity=6)
+    lab = cc3d.connected_components(rest, connectivity=6)
     n = int(lab.max())
-    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    lab_in = lab.ravel()[inside]
+    sizes = np.bincount(lab_in, minlength=n + 1)
     big = np.flatnonzero(sizes >= min_voxels)
     big = big[big > 0]
     if big.size < 2:
         return out
-    depth = np.asarray(ndi.mean(dist, lab, index=big))
+    depth = np.bincount(lab_in, weights=dist.ravel()[inside], minlength=n + 1)[big] / sizes[big]
     kind = np.zeros(n + 1, dtype=np.uint8)
     kind[big] = DENDRITE
     kind[big[int(np.argmin(depth))]] = AXON
