@@ -2,8 +2,11 @@
 
 Oracle: the drawing. Two neurons, each a spherical soma with a thin axon and a thicker
 dendrite, touch where one's axon meets the other's dendrite; a neurite fragment without a
-soma touches a dendrite elsewhere. The axon's side must be called presynaptic, the
-fragment's contact left undecided.
+soma touches a dendrite elsewhere. The axon's side must be called presynaptic; the
+fragment's contact is left undecided by the two-sided rule and called from the dendrite's
+side (the fragment presynaptic) by the one-sided rule. A neuron whose axon loops back to
+touch its own dendrite has a single arbor around its soma (no classes): its contact on
+another neuron's dendrite is directed by that dendrite alone.
 """
 
 import numpy as np
@@ -64,10 +67,28 @@ def _drawing():
 def test_axon_side_is_presynaptic_and_fragment_undecided():
     cs, store, face_patch, pairs = _contacts(_drawing(), {12: 0, 13: 1})
     assert pairs == {12, 13}, "the drawing makes exactly two contacts"
+    two_sided = contact_polarity(cs.faces, face_patch, 2, cs.segments, store, VOXEL_NM, min_voxels=50, one_sided=False)
     pre = contact_polarity(cs.faces, face_patch, 2, cs.segments, store, VOXEL_NM, min_voxels=50)
     store.close()
-    assert pre[0] == 1  # neuron 1's axon onto neuron 2's dendrite
-    assert pre[1] == -1  # the fragment has no soma: no polarity
+    assert two_sided[0] == pre[0] == 1  # neuron 1's axon onto neuron 2's dendrite
+    assert two_sided[1] == -1  # the fragment has no soma: no polarity of its own
+    assert pre[1] == 3  # ... but it touches a dendrite, which receives
+
+
+def test_a_neuron_touching_itself_is_directed_by_its_partner():
+    seg = _drawing()
+    seg[seg == 3] = 0
+    # Neuron 1's axon turns back (along +y at x=40, then along -x at y=30) onto its own
+    # dendrite (x=15): one connected arbor outside the soma, so no arbor classes.
+    _tube_y(seg, 20, 40, 12, 31, 2, 1)
+    _tube_x(seg, 20, 30, 15, 41, 2, 1)
+    cs, store, face_patch, pairs = _contacts(seg, {12: 0})
+    assert pairs == {12}
+    two_sided = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50, one_sided=False)
+    pre = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50)
+    store.close()
+    assert two_sided[0] == -1  # the control: neuron 1 alone tells nothing
+    assert pre[0] == 1  # neuron 2's dendrite receives: neuron 1 is presynaptic
 
 
 def test_swapping_calibres_swaps_the_call():
@@ -83,6 +104,8 @@ def test_swapping_calibres_swaps_the_call():
     _tube_y(seg, 20, 15, 12, 33, 2, 1)
     _ball(seg, (20, 12, 15), 9, 1)
     cs, store, face_patch, _ = _contacts(seg, {12: 0})
-    pre = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50)
+    # The two-sided rule alone (neuron 2's one-voxel process is under min_voxels, so the
+    # one-sided rule would call neuron 1's dendrite postsynaptic: tested above).
+    pre = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50, one_sided=False)
     store.close()
     assert pre[0] == -1  # dendrite against dendrite: neither side is an axon
