@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neurophantom.io._parse import _nonfinite_text
+
 pytestmark = pytest.mark.xdist_group("tour")
 
 NWB_KINDS = {"simulate": "sim/recording.nwb", "record (ophys + ground truth)": "rec/recording.nwb"}
@@ -87,8 +89,10 @@ def test_nwb_content(tour):
     assert spikes.size > 0 and np.all(np.diff(spikes) >= 0)
 
 
+# Text that a lax number parser reads as NaN or infinity ("INF", " nan") is refused in any
+# file by design (io._parse._nonfinite_text), so the round trip is over the other strings.
 _json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
-                       st.text(max_size=5), st.lists(st.integers(-5, 5), max_size=3))
+                       st.text(max_size=5).filter(lambda t: not _nonfinite_text(t)), st.lists(st.integers(-5, 5), max_size=3))
 _keys = st.text(min_size=1, max_size=6)
 
 

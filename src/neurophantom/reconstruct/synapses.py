@@ -282,10 +282,10 @@ def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureM
     rec_total = patches["receptor_a"].to_numpy() + patches["receptor_b"].to_numpy()
     a, b = patches["seg_a"].to_numpy(), patches["seg_b"].to_numpy()
     if cfg.arbor_direction and segments is not None and n:
-        axon_side = contact_polarity(faces, face_patch, n, segments, store, voxel_nm, clearance=cfg.arbor_soma_clearance,
-                                     min_voxels=cfg.arbor_min_voxels, one_sided=cfg.arbor_one_sided)
+        axon_side, two_sided = contact_polarity(faces, face_patch, n, segments, store, voxel_nm, clearance=cfg.arbor_soma_clearance,
+                                                min_voxels=cfg.arbor_min_voxels, one_sided=cfg.arbor_one_sided, with_evidence=True)
     else:
-        axon_side = np.full(n, -1, dtype=np.int64)
+        axon_side, two_sided = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=bool)
     # Thickness is measured only where something needs it: the thickness gap rule, or a
     # direction neither the arbors nor the receptors give.
     need = ((rec_total < 0.5) & (axon_side < 0)) | np.full(n, rule == "thickness")
@@ -298,9 +298,11 @@ def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureM
         gap = (con >= 0.5) & (con > rec_total)
     elif rule == "thickness":
         t_lo, t_hi = np.minimum(thick[:, 0], thick[:, 1]), np.maximum(thick[:, 0], thick[:, 1])
-        # An axon against a dendrite or soma (the arbors decide) is a chemical synapse:
-        # gap junctions join dendrites, and a thin dendrite can match an axon's calibre.
-        gap = (rec_total < 0.5) & (axon_side < 0) & (t_hi < cfg.gap_thickness_ratio * t_lo)
+        # An axon against a dendrite or soma (both sides classified by the arbors) is a
+        # chemical synapse: gap junctions join dendrites, and a thin dendrite can match an
+        # axon's calibre. A one-sided arbor call (a dendrite against an unclassified
+        # segment) could be such a junction, so it does not rule one out.
+        gap = (rec_total < 0.5) & ~two_sided & (t_hi < cfg.gap_thickness_ratio * t_lo)
     else:
         gap = np.zeros(n, dtype=bool)
     by_arbor = (axon_side >= 0) & ~gap
