@@ -67,12 +67,13 @@ def _drawing():
 def test_axon_side_is_presynaptic_and_fragment_undecided():
     cs, store, face_patch, pairs = _contacts(_drawing(), {12: 0, 13: 1})
     assert pairs == {12, 13}, "the drawing makes exactly two contacts"
-    two_sided = contact_polarity(cs.faces, face_patch, 2, cs.segments, store, VOXEL_NM, min_voxels=50, one_sided=False)
-    pre = contact_polarity(cs.faces, face_patch, 2, cs.segments, store, VOXEL_NM, min_voxels=50)
+    pre_two_sided, _ = contact_polarity(cs.faces, face_patch, 2, cs.segments, store, VOXEL_NM, min_voxels=50, one_sided=False)
+    pre, both = contact_polarity(cs.faces, face_patch, 2, cs.segments, store, VOXEL_NM, min_voxels=50)
     store.close()
-    assert two_sided[0] == pre[0] == 1  # neuron 1's axon onto neuron 2's dendrite
-    assert two_sided[1] == -1  # the fragment has no soma: no polarity of its own
+    assert pre_two_sided[0] == pre[0] == 1  # neuron 1's axon onto neuron 2's dendrite
+    assert pre_two_sided[1] == -1  # the fragment has no soma: no polarity of its own
     assert pre[1] == 3  # ... but it touches a dendrite, which receives
+    assert both.tolist() == [True, False]  # only the axon-dendrite call classified both sides
 
 
 def test_a_neuron_touching_itself_is_directed_by_its_partner():
@@ -84,10 +85,11 @@ def test_a_neuron_touching_itself_is_directed_by_its_partner():
     _tube_x(seg, 20, 30, 15, 41, 2, 1)
     cs, store, face_patch, pairs = _contacts(seg, {12: 0})
     assert pairs == {12}
-    two_sided = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50, one_sided=False)
-    pre = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50)
+    pre_two_sided, _ = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50, one_sided=False)
+    pre, both = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50)
     store.close()
-    assert two_sided[0] == -1  # the control: neuron 1 alone tells nothing
+    assert not both[0]
+    assert pre_two_sided[0] == -1  # the control: neuron 1 alone tells nothing
     assert pre[0] == 1  # neuron 2's dendrite receives: neuron 1 is presynaptic
 
 
@@ -106,6 +108,6 @@ def test_swapping_calibres_swaps_the_call():
     cs, store, face_patch, _ = _contacts(seg, {12: 0})
     # The two-sided rule alone (neuron 2's one-voxel process is under min_voxels, so the
     # one-sided rule would call neuron 1's dendrite postsynaptic: tested above).
-    pre = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50, one_sided=False)
+    pre, _ = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50, one_sided=False)
     store.close()
     assert pre[0] == -1  # dendrite against dendrite: neither side is an axon

@@ -80,12 +80,11 @@ def _classes(mask: np.ndarray, voxel_nm, clearance: float, min_voxels: int) -> n
 
 
 def contact_polarity(faces: pd.DataFrame, face_patch: np.ndarray, n_patches: int, segments: pd.DataFrame, store: WorkStore,
-                     voxel_nm, *, clearance: float = 1.5, min_voxels: int = 200, one_sided: bool = True,
-                     with_evidence: bool = False):
-    """Per contact patch, the segment on its axonal side (-1: undecided); with
-    ``with_evidence`` also whether both sides were classified (an axon against a dendrite
-    or soma: the contact is surely chemical; a one-sided call says only which way a
-    chemical contact points, not that it is one).
+                     voxel_nm, *, clearance: float = 1.5, min_voxels: int = 200,
+                     one_sided: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Per contact patch, the segment on its axonal side (-1: undecided), and whether both
+    sides were classified (an axon against a dendrite or soma: the contact is surely
+    chemical; a one-sided call says only which way a chemical contact points).
 
     ``segments`` holds each segment's bounding box (``z0, y0, x0, z1, y1, x1``, exclusive
     end) indexed by segment id; ``faces``/``face_patch`` as in :mod:`.synapses`.
@@ -94,7 +93,7 @@ def contact_polarity(faces: pd.DataFrame, face_patch: np.ndarray, n_patches: int
     both = np.zeros(n_patches, dtype=bool)
     on = np.flatnonzero(face_patch >= 0)
     if on.size == 0:
-        return (pre, both) if with_evidence else pre
+        return pre, both
     axis = faces["axis"].to_numpy()[on]
     low = faces[["z", "y", "x"]].to_numpy()[on]
     high = low + np.eye(3, dtype=np.int64)[axis]
@@ -128,7 +127,7 @@ def contact_polarity(faces: pd.DataFrame, face_patch: np.ndarray, n_patches: int
         targets = [s for s, c in side.items() if c in (DENDRITE, SOMA)]
         if len(axons) == 1 and len(targets) == 1:
             pre[p], both[p] = axons[0], True
-        elif one_sided and len(side) == 1 and len(set(pair[p].tolist())) == 2:
+        elif one_sided and len(side) == 1:
             (s, c), = side.items()
             pre[p] = s if c == AXON else int(pair[p][0] if pair[p][1] == s else pair[p][1])
-    return (pre, both) if with_evidence else pre
+    return pre, both

@@ -30,6 +30,7 @@ from __future__ import annotations
 import edt
 import numpy as np
 import pandas as pd
+from scipy.ndimage import uniform_filter1d
 
 from .chunks import WorkStore, run_tasks
 from .config import MorphologyConfig
@@ -60,8 +61,6 @@ def _skeleton(mask: np.ndarray, voxel_nm, cfg: MorphologyConfig) -> dict:
 def smoothed_cable_nm(paths, half: int) -> float:
     """Total length of polylines ``paths`` (each (n, 3), nm) after a moving average over
     ``2 * half + 1`` vertices (ends held; ``scipy.ndimage.uniform_filter1d``)."""
-    from scipy.ndimage import uniform_filter1d
-
     total = 0.0
     for p in paths:
         x = np.asarray(p, dtype=np.float64)

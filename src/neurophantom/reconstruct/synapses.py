@@ -283,7 +283,7 @@ def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureM
     a, b = patches["seg_a"].to_numpy(), patches["seg_b"].to_numpy()
     if cfg.arbor_direction and segments is not None and n:
         axon_side, two_sided = contact_polarity(faces, face_patch, n, segments, store, voxel_nm, clearance=cfg.arbor_soma_clearance,
-                                                min_voxels=cfg.arbor_min_voxels, one_sided=cfg.arbor_one_sided, with_evidence=True)
+                                                min_voxels=cfg.arbor_min_voxels, one_sided=cfg.arbor_one_sided)
     else:
         axon_side, two_sided = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=bool)
     # Thickness is measured only where something needs it: the thickness gap rule, or a
