@@ -21,6 +21,7 @@ from typing import Any, Literal, Mapping, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._errors import NeurophantomError
+from ..sources.hidden import GliaConfig, ModulatorConfig
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -60,6 +61,14 @@ class WorldConfig(BaseModel):
     train_seeds: tuple[int, ...] = (11,)
     heldout_seed: int = 12
     transmission: Literal["kinetic", "event"] = "kinetic"
+    #: Hidden processes the scan does not show (issue 19; :mod:`neurophantom.sources.hidden`),
+    #: off by default (``None``: the world, and every stage's cache key, are as without the
+    #: field). ``glia``: astrocytes drawn in the tissue (their marker is barcoded, so the
+    #: reconstruction can set them aside) acting slowly on their domains' neurons in the
+    #: truth's recordings; ``modulator``: a volume-transmitted slow modulator in the truth's
+    #: recordings. The emulation knows neither.
+    glia: Optional[GliaConfig] = None
+    modulator: Optional[ModulatorConfig] = None
 
 
 class RecordingConfig(BaseModel):
@@ -462,4 +471,7 @@ def config_json(cfg: RunConfig) -> dict:
         c.pop("behaviour")
     if cfg.world.source != "celegans":
         c.pop("atlas")
+    for hidden in ("glia", "modulator"):  # off: as before the hidden processes existed
+        if c["world"][hidden] is None:
+            c["world"].pop(hidden)
     return c

@@ -80,9 +80,17 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
     for name, seed in specimens:
         # The worm's truth also depends on how much of it is kept (an organoid's key is unchanged).
         worm = {"atlas": {k: c["atlas"][k] for k in ("neurons", "stimulated")}} if world["source"] == "celegans" else {}
-        add(f"truth_{name}", truth_stage, {"world": world, "seed": seed, **worm})
-        add(f"tissue_{name}", _renamed(tissue_stage, {f"truth_{name}": "truth"}), {"tissue": scn["tissue"], "seed": seed}, [f"truth_{name}"])
-        add(f"record_{name}", _renamed(record_stage, {f"tissue_{name}": "tissue"}), {"recording": rec, "world": world, "seed": seed}, [f"tissue_{name}"])
+        # The truth circuit does not depend on the hidden processes (they act in its recordings).
+        truth_world = {k: v for k, v in world.items() if k not in ("glia", "modulator")}
+        add(f"truth_{name}", truth_stage, {"world": truth_world, "seed": seed, **worm})
+        # Glia are drawn in the tissue and act in the recordings (which then also read the
+        # truth, for the astrocytes' domains); without hidden processes both keys are as before.
+        glia = {"glia": world["glia"]} if world.get("glia") else {}
+        hidden = bool(glia) or bool(world.get("modulator"))
+        add(f"tissue_{name}", _renamed(tissue_stage, {f"truth_{name}": "truth"}), {"tissue": scn["tissue"], "seed": seed, **glia},
+            [f"truth_{name}"])
+        add(f"record_{name}", _renamed(record_stage, {f"tissue_{name}": "tissue", f"truth_{name}": "truth"}),
+            {"recording": rec, "world": world, "seed": seed}, [f"tissue_{name}"] + ([f"truth_{name}"] if hidden else []))
         modalities = [("barcoded", _damaged(scn["barcoded"], cfg))] + ([("blind", _damaged(scn["blind"], cfg))] if name == "heldout" else [])
         for mod, inst in modalities:
             add(f"scan_{name}_{mod}", _renamed(scan_stage, {f"tissue_{name}": "tissue"}), {"instrument": inst, "seed": seed}, [f"tissue_{name}"])

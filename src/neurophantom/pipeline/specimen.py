@@ -82,7 +82,14 @@ def tissue_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) 
     from ..tissue.config import TissueConfig
 
     truth = Circuit.load(inputs["truth"] / "circuit")
-    phantom = grow_tissue(truth, TissueConfig(seed=int(cfg["seed"]), **cfg["tissue"]))
+    glia = None
+    if cfg.get("glia"):
+        # The truth's astrocytes (same seed: same places and domains as its recordings').
+        from ..sources.hidden import GliaConfig
+        from ..tissue.config import TissueGliaConfig
+
+        glia = TissueGliaConfig(astrocytes=GliaConfig(**cfg["glia"]), seed=int(cfg["seed"]))
+    phantom = grow_tissue(truth, TissueConfig(seed=int(cfg["seed"]), **cfg["tissue"], glia=glia))
     phantom.save(out / "phantom")
     # The same specimen, alive: the membranes the phantom draws and soma positions in its
     # frame (um), so that the microscope's ROIs and the scan share one coordinate frame.
@@ -102,6 +109,28 @@ def _imaging(cfg: Mapping[str, Any]):
     )
 
 
+def hidden_pools(truth: Circuit | None, world: Mapping[str, Any], seed: int):
+    """The slow pools of the world's hidden glia and modulator (None when it has neither).
+
+    Astrocyte domains are drawn from the truth circuit's positions with the specimen's
+    seed, as the tissue draws them (:func:`~neurophantom.sources.hidden.astrocytes`), so
+    the astrocytes a scan can see are the ones acting in the recordings."""
+    from ..sources.hidden import GliaConfig, ModulatorConfig, glia_pools, modulator_pools
+
+    pools = None
+    if world.get("glia"):
+        if truth is None:
+            raise NeurophantomError("a world with glia records from its truth circuit (the astrocytes' domains)")
+        pools = glia_pools(truth, GliaConfig(**world["glia"]), seed)
+    if world.get("modulator"):
+        if truth is None:
+            raise NeurophantomError("a world with a modulator records from its truth circuit")
+        # Release and receptor levels follow the truth's neuron order, the specimen's.
+        mod = modulator_pools(truth, ModulatorConfig(**world["modulator"]), seed)
+        pools = mod if pools is None else pools.concat(mod)
+    return pools
+
+
 def record_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) -> dict:
     """Live imaging: mapping trials (a new random subset each) and held-out protocols."""
     from ..instruments.dynamic import parse_protocol, record, write_imaging
@@ -110,6 +139,7 @@ def record_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) 
     r = cfg["recording"]
     icfg = _imaging(cfg)
     seed = int(cfg["seed"])
+    pools = hidden_pools(Circuit.load(inputs["truth"] / "circuit") if "truth" in inputs else None, cfg["world"], seed)
     n = 0
     kinds = [f"pulses:on=random:{r['mapping_cells']},amp={r['mapping_pA']},width=3,period=30,start=5,stop={r['mapping_ms'] - 10}",
              f"step:on=random:{2 * r['mapping_cells']},amp={r['mapping_step_pA']},start=10,stop={r['mapping_ms'] - 20}"]
@@ -117,7 +147,7 @@ def record_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) 
     for k in range(r["mapping_protocols"]):
         drive = kinds[k % len(kinds)]
         prot = parse_protocol(f"spontaneous:duration={r['mapping_ms']};{drive}", trials=r["mapping_repeats"])
-        rec, truth = record(specimen, prot, icfg, seed=seed * 1000 + k)
+        rec, truth = record(specimen, prot, icfg, seed=seed * 1000 + k, pools=pools)
         write_imaging(out / f"mapping_{k:02d}.nwb", rec, truth)
         n += 1
     for k in range(r["heldout_protocols"]):
@@ -127,7 +157,7 @@ def record_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) 
             f"start=20,stop={r['heldout_ms'] - 40}",
             trials=r["heldout_repeats"],
         )
-        rec, truth = record(specimen, prot, icfg, seed=seed * 1000 + 500 + k)
+        rec, truth = record(specimen, prot, icfg, seed=seed * 1000 + 500 + k, pools=pools)
         write_imaging(out / f"heldout_{k:02d}.nwb", rec, truth)
         n += 1
     return {"sessions": n}

@@ -12,6 +12,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .glia import GLIA_MARKERS
+
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -204,6 +206,26 @@ class MorphologyConfig(BaseModel):
     cluster_seed: int = Field(0, ge=0)
 
 
+class GliaCallConfig(BaseModel):
+    """Segments -> astrocytes (see :mod:`neurophantom.reconstruct.glia`).
+
+    Parameters
+    ----------
+    markers : tuple of str
+        Astrocyte membrane markers (protein names of the barcodes); a scan that labels
+        none of them calls no glia.
+    min_markers : float
+        A segment needs at least this many decoded marker molecules ...
+    marker_fraction : float
+        ... and markers must be at least this fraction of its typed molecules.
+    """
+
+    model_config = _FROZEN
+    markers: tuple[str, ...] = GLIA_MARKERS
+    min_markers: float = Field(3.0, ge=0.0)
+    marker_fraction: float = Field(0.5, gt=0.0, le=1.0)
+
+
 class ReconstructConfig(BaseModel):
     """Configuration of :func:`~neurophantom.reconstruct.reconstruct`.
 
@@ -219,6 +241,8 @@ class ReconstructConfig(BaseModel):
         Release mode of recovered neurons: always ``"spike"`` (the default: the scan does
         not show it), or ``"graded"`` where a channel-barcoded scan shows a sodium
         channel density below ``graded_na_below_per_um2``.
+    glia : GliaCallConfig
+        Which segments are astrocytes (set aside: not neurons, no synapses).
     max_lost_boundary_fraction : float
         A neuron with more of its surface against lost tissue has unknown channels.
     receptor_types, channel_types : tuple of str, optional
@@ -233,6 +257,7 @@ class ReconstructConfig(BaseModel):
     synapses: SynapseConfig = SynapseConfig()
     decoding: DecodeConfig = DecodeConfig()
     morphology: MorphologyConfig = MorphologyConfig()
+    glia: GliaCallConfig = GliaCallConfig()
     release: Literal["spike", "na_density"] = "spike"
     graded_na_below_per_um2: float = Field(5.0, ge=0.0)
     max_lost_boundary_fraction: float = Field(0.25, ge=0.0, le=1.0)

@@ -37,6 +37,7 @@ from .assemble import build_circuit, neuron_table, synapse_table
 from .chunks import Grid, WorkStore
 from .config import ReconstructConfig
 from .contacts import scan_contacts
+from .glia import GLIA_COLUMNS, glia_segments
 from .membrane import membrane_channel
 from .morphology import morphology as morphology_stage
 from .puncta import find_and_decode
@@ -83,6 +84,8 @@ class Reconstruction:
         Every decoded punctum (voxel coordinates, segment, counts per protein).
     contacts : DataFrame
         Every contact patch (kind, direction rule, thickness, molecules per side).
+    glia : DataFrame
+        (property) Segments called astrocytes, from the record.
     record : dict
         Config, scan summary, per-stage facts and timings.
     """
@@ -97,6 +100,14 @@ class Reconstruction:
     contacts: pd.DataFrame
     record: dict
     _store: Any = None
+
+    @property
+    def glia(self) -> pd.DataFrame:
+        """Segments called astrocytes (:mod:`.glia`): id, size, marker count, position (um,
+        specimen frame). They stay in the segmentation and are not neurons of the circuit."""
+        rows = (self.record.get("glia") or {}).get("segments") or []
+        cols = list(GLIA_COLUMNS)
+        return pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame({c: np.zeros(0) for c in cols})
 
     def save(self, path: str | os.PathLike, *, progress: bool = False) -> Path:
         """Write the Circuit folder plus segmentation.ome.zarr and the tables, atomically."""
@@ -182,6 +193,23 @@ def _clean(obj):
     return obj
 
 
+def _glia(scan: Scan, model, puncta: pd.DataFrame, segments: pd.DataFrame, config: ReconstructConfig) -> pd.DataFrame:
+    g = config.glia
+    proteins = tuple(model.proteins) if model is not None else ()
+    return glia_segments(puncta, proteins, segments, scan.voxel_size_nm, scan.origin_nm, tuple(g.markers), g.min_markers,
+                         g.marker_fraction, model.efficiency if model is not None else 1.0)
+
+
+def _without(cs, ids: np.ndarray):
+    """The contact scan without the segments ``ids`` (astrocytes): their contacts are not
+    synapses and they are not neurons (they stay in the segmentation)."""
+    if len(ids) == 0:
+        return cs
+    f = cs.faces
+    keep = ~(f["a"].isin(ids) | f["b"].isin(ids)).to_numpy()
+    return dataclasses.replace(cs, faces=f[keep].reset_index(drop=True), segments=cs.segments.drop(index=ids))
+
+
 def reconstruct(scan: Scan, config: ReconstructConfig | dict | None = None, *, stages: Stages | None = None,
                 workdir: str | os.PathLike | None = None) -> Reconstruction:
     """Recover the annotated hypergraph (a Circuit) from a Scan.
@@ -231,6 +259,8 @@ def reconstruct(scan: Scan, config: ReconstructConfig | dict | None = None, *, s
         t = time.perf_counter()
         model, puncta = stages.decode(scan, grid, store, config.decoding)
         timings["decode_s"] = time.perf_counter() - t
+        glia = _glia(scan, model, puncta, cs.segments, config)
+        cs = _without(cs, glia["id"].to_numpy())
         t = time.perf_counter()
         patches, syn_facts = stages.synapses(cs.faces, puncta, model, store, scan.voxel_size_nm, config.synapses, cs.segments)
         timings["synapses_s"] = time.perf_counter() - t
@@ -246,6 +276,8 @@ def reconstruct(scan: Scan, config: ReconstructConfig | dict | None = None, *, s
         "config": config.model_dump(mode="json"), "scan": _scan_record(scan),
         "segmentation": {"segments": seg.n_segments, "lumen_segments": seg.n_lumen_segments, **seg.stats},
         "synapses": syn_facts,
+        "glia": {"markers": [p for p in (model.proteins if model is not None else ()) if p in config.glia.markers],
+                 "segments": glia.to_dict(orient="records")},
         "decoding": None if model is None else {"scheme": model.scheme, "proteins": list(model.proteins),
                                                 "labelling_efficiency": model.efficiency,
                                                 "mixtures_identifiable": model.identifiable,

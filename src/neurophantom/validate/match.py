@@ -59,9 +59,9 @@ def check_frames(record: dict, phantom) -> None:
         raise NeurophantomError(f"the reconstruction was imaged from a phantom with seed {seed}, the truth has seed {phantom.seed}")
 
 
-def truth_block(phantom, voxel_nm, origin_nm, lo, hi) -> np.ndarray:
+def truth_block(phantom, voxel_nm, origin_nm, lo, hi, *, keep_glia: bool = False) -> np.ndarray:
     """Truth neuron labels (phantom label values) at the centres of scan voxels ``lo..hi``
-    (glia cells read as background 0)."""
+    (glia cells read as background 0 unless ``keep_glia``)."""
     vp = np.asarray(phantom.voxel_size_nm, dtype=np.float64)
     idx = []
     for a in range(3):
@@ -78,10 +78,47 @@ def truth_block(phantom, voxel_nm, origin_nm, lo, hi) -> np.ndarray:
     mask = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
     out[mask] = sub[mask]
     glia = getattr(phantom, "glia", None)
-    if glia is not None and len(glia):
+    if glia is not None and len(glia) and not keep_glia:
         # Glia are no neurons: their voxels are scored as background (left out of VOI and
         # Rand, CREMI's convention), so a segment on an astrocyte is neither a split nor a merge.
         out[np.isin(out, glia["label"].to_numpy())] = 0
+    return out
+
+
+def glia_scores(segmentation, voxel_nm, origin_nm, phantom, called_ids, *, chunk=(128, 128, 128)) -> dict:
+    """How the reconstruction's glia calls (segment ids ``called_ids``) match the phantom's
+    astrocytes. A call is correct when most of its cell voxels (truth label > 0) lie in one
+    astrocyte; an astrocyte is found when a correct call lies mostly in it, and "taken for a
+    neuron" when the segment holding most of it is not called glia. One pass over the
+    volume, only when either side has glia."""
+    glia = getattr(phantom, "glia", None)
+    labels = np.asarray(glia["label"], dtype=np.int64) if glia is not None and len(glia) else np.zeros(0, np.int64)
+    called = np.asarray(sorted(int(v) for v in called_ids), dtype=np.int64)
+    out = {"truth_astrocytes": 0, "called": int(len(called)), "correct_calls": 0, "found": 0, "taken_for_neurons": 0,
+           "precision": None, "recall": None}
+    if len(labels) == 0 and len(called) == 0:
+        return out
+    shape = tuple(int(s) for s in segmentation.shape)
+    tables = []
+    for lo in itertools.product(*(range(0, s, c) for s, c in zip(shape, chunk))):
+        hi = tuple(min(s, a + c) for s, a, c in zip(shape, lo, chunk))
+        t = truth_block(phantom, voxel_nm, origin_nm, lo, hi, keep_glia=True).ravel()
+        r = np.asarray(segmentation[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]).astype(np.int64).ravel()
+        m = (t > 0) & (np.isin(t, labels) | np.isin(r, called))
+        if m.any():
+            u, n = np.unique(np.stack([t[m], r[m]], axis=1), axis=0, return_counts=True)
+            tables.append(pd.DataFrame({"label": u[:, 0], "segment": u[:, 1], "voxels": n}))
+    tab = pd.concat(tables, ignore_index=True).groupby(["label", "segment"])["voxels"].sum().reset_index() if tables \
+        else pd.DataFrame({"label": [], "segment": [], "voxels": []})
+    seen = set(tab.loc[tab["label"].isin(labels), "label"].astype(int))
+    major_of_call = tab[tab["segment"].isin(called)].sort_values("voxels", ascending=False).drop_duplicates("segment")
+    correct = major_of_call[major_of_call["label"].isin(labels)]
+    found = set(correct["label"].astype(int))
+    holder = tab[tab["label"].isin(labels) & (tab["segment"] > 0)].sort_values("voxels", ascending=False).drop_duplicates("label")
+    out.update(truth_astrocytes=len(seen), correct_calls=int(len(correct)), found=len(found),
+               taken_for_neurons=int((~holder["segment"].isin(called)).sum()),
+               precision=len(correct) / len(called) if len(called) else None,
+               recall=len(found) / len(seen) if seen else None)
     return out
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import NeurophantomError
 from .connectome import edge_scores, gap_scores, recovered_edges, recovered_rows, synapse_scores, truth_edges
-from .match import check_frames, overlap, truth_block
+from .match import check_frames, glia_scores, overlap, truth_block
 from .molecules import molecule_scores
 from .segmentation import adapted_rand, run_lengths, splits_and_merges, variation_of_information
 
@@ -162,6 +162,8 @@ def score(recon, phantom, config: ScoreConfig | None = None) -> Score:
         "run_um": float(runs["run_um"].sum()) if len(runs) else 0.0, "expected_run_length_um": erl,
         "run_fraction": float(runs["run_um"].sum() / runs["skeleton_um"].sum()) if len(runs) and runs["skeleton_um"].sum() > 0 else None,
         "run_lengths": runs.to_dict(orient="records"),
+        "glia": glia_scores(recon.segmentation, recon.voxel_size_nm, recon.origin_nm, phantom,
+                            recon.glia["id"].tolist() if hasattr(recon, "glia") else [], chunk=config.chunk_vox),
     }
     rows = recovered_rows(recon.contacts, recon.origin_nm)
     syn, matched = synapse_scores(phantom.synapses, rows, ov.segment_to_truth, config.synapse_tolerance_nm)

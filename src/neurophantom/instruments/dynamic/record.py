@@ -123,13 +123,22 @@ class _Setup:
     names: tuple[str, ...]
 
 
-def _image_trial(model, stimulus, setup: _Setup, *, seed: int, trial: int, t0_ms: float) -> tuple[Recording, Recording, np.ndarray]:
-    """Simulate one trial and image it: (measured Recording, truth Recording, expected photons)."""
+def _image_trial(model, stimulus, setup: _Setup, *, seed: int, trial: int, t0_ms: float, pools=None
+                 ) -> tuple[Recording, Recording, np.ndarray]:
+    """Simulate one trial and image it: (measured Recording, truth Recording, expected photons).
+    With ``pools`` (slow extracellular pools of a world's hidden glia or modulator) the
+    trial runs through :func:`~neurophantom.engine.hidden.simulate_hidden`."""
     cfg, timing = setup.config, setup.timing
     calcium = isinstance(setup.indicator, CalciumParams)
     record_vars = ("v", "ca") if model.meta.has_calcium else ("v",)
     key = jax.random.key(int(np.random.SeedSequence(seed, spawn_key=(_STREAM_ENGINE, trial)).generate_state(1)[0]))
-    sim = simulate(model, stimulus, dt_ms=cfg.dt_ms, sample_dt_ms=cfg.sample_dt_ms, record=record_vars, key=key, neuron_names=setup.names)
+    if pools is None:
+        sim = simulate(model, stimulus, dt_ms=cfg.dt_ms, sample_dt_ms=cfg.sample_dt_ms, record=record_vars, key=key, neuron_names=setup.names)
+    else:
+        from ...engine.hidden import simulate_hidden
+
+        run = simulate_hidden(model, stimulus, dt_ms=cfg.dt_ms, pools=pools, record=record_vars, sample_dt_ms=cfg.sample_dt_ms, key=key)
+        sim = dataclasses.replace(run.recording, neuron_names=setup.names)
     act = activity_from_recording(sim, ca_rest_uM=float(setup.indicator.ca_rest_uM) if calcium else 0.05)
     expected = np.asarray(fluorescence_from_activity(act, setup.indicator, setup.optics, setup.source, timing=timing, t0_ms=t0_ms))
     photons = add_noise(expected, _rng(seed, _STREAM_CAMERA, trial), read_noise_e=cfg.read_noise_e)
@@ -159,6 +168,7 @@ def record(
     *,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    pools=None,
 ) -> tuple[ImagingRecording, GroundTruth]:
     """Image ``circuit`` under ``protocol`` with ``config``; one ROI per neuron.
 
@@ -174,6 +184,9 @@ def record(
         Root of every random stream; same inputs and seed give the same arrays.
     progress
         Called as ``progress(trials_done, trials)`` after each trial.
+    pools : neurophantom.engine.hidden.Pools, optional
+        Slow extracellular pools the specimen has and no scan shows (a world's glia or
+        modulator, :mod:`neurophantom.sources.hidden`); each trial starts with them empty.
 
     Returns
     -------
@@ -200,7 +213,7 @@ def record(
                    source=jnp.asarray(source), names=tuple(str(x) for x in circuit.neurons["name"]))
     results = []
     for k in range(protocol.trials):
-        results.append(_image_trial(model, stimulus, setup, seed=seed, trial=k, t0_ms=k * protocol.duration_ms))
+        results.append(_image_trial(model, stimulus, setup, seed=seed, trial=k, t0_ms=k * protocol.duration_ms, pools=pools))
         if progress is not None:
             progress(k + 1, protocol.trials)
     measured, truth, expected_all = zip(*results)
