@@ -111,3 +111,32 @@ def test_swapping_calibres_swaps_the_call():
     pre, _ = contact_polarity(cs.faces, face_patch, 1, cs.segments, store, VOXEL_NM, min_voxels=50, one_sided=False)
     store.close()
     assert pre[0] == -1  # dendrite against dendrite: neither side is an axon
+
+
+def test_a_one_sided_call_and_the_thickness_gap_rule():
+    """Without barcodes, a contact of two neurites of equal calibre is electrical unless
+    the arbors show an axon. The fragment (drawn as thick as the dendrite it touches) is
+    classified from the dendrite's side only: with ``gap_one_sided`` that call leaves the
+    junction possible (the control); without it, the call makes the contact chemical,
+    directed from the fragment. The two-sided axon-dendrite contact is chemical either way."""
+    import pandas as pd
+
+    from neurophantom.reconstruct.config import SynapseConfig
+    from neurophantom.reconstruct.synapses import detect_synapses
+
+    seg = _drawing()
+    seg[seg == 3] = 0
+    _tube_x(seg, 20, 36, 20, 60, 4, 3)  # as thick as neuron 1's dendrite (r=4)
+    cs, store, _, pairs = _contacts(seg, {})
+    assert pairs == {12, 13}
+    puncta = pd.DataFrame({c: np.zeros(0) for c in ("z", "y", "x", "segment", "unknown")})
+    kinds = {}
+    for flag in (True, False):
+        cfg = SynapseConfig(gap_junctions="thickness", arbor_min_voxels=50, gap_one_sided=flag)
+        patches, _ = detect_synapses(cs.faces, puncta, None, store, VOXEL_NM, cfg, cs.segments)
+        by_pair = {(int(r.seg_a), int(r.seg_b)): r for r in patches.itertuples()}
+        kinds[flag] = {k: (r.kind, int(r.pre)) for k, r in by_pair.items()}
+    store.close()
+    assert kinds[True][(1, 3)][0] == "gap"  # control: equal calibres, one side unknown
+    assert kinds[False][(1, 3)] == ("chemical", 3)  # the fragment sends onto the dendrite
+    assert kinds[True][(1, 2)] == kinds[False][(1, 2)] == ("chemical", 1)

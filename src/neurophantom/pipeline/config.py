@@ -356,6 +356,9 @@ def _pyd(exc: Exception) -> str:
 def check_run(cfg: RunConfig) -> None:
     """Cross-field rules and every stage's config, checked before the first stage runs."""
     w, r, ident = cfg.world, cfg.recording, cfg.identify
+    if w.glia is not None and cfg.scan.tissue.get("glia") is not None:
+        raise NeurophantomError("run config: world.glia draws the truth's astrocytes in the tissue; leave scan.tissue.glia "
+                                "unset (it draws inert astrocytes only)")
     if not w.train_seeds:
         raise NeurophantomError("run config world.train_seeds: at least one training specimen is needed")
     seeds = list(w.train_seeds) + [w.heldout_seed]

@@ -82,14 +82,14 @@ def tissue_stage(out: Path, inputs: Mapping[str, Path], cfg: Mapping[str, Any]) 
     from ..tissue.config import TissueConfig
 
     truth = Circuit.load(inputs["truth"] / "circuit")
-    glia = None
+    tissue = dict(cfg["tissue"])
     if cfg.get("glia"):
         # The truth's astrocytes (same seed: same places and domains as its recordings').
         from ..sources.hidden import GliaConfig
         from ..tissue.config import TissueGliaConfig
 
-        glia = TissueGliaConfig(astrocytes=GliaConfig(**cfg["glia"]), seed=int(cfg["seed"]))
-    phantom = grow_tissue(truth, TissueConfig(seed=int(cfg["seed"]), **cfg["tissue"], glia=glia))
+        tissue["glia"] = TissueGliaConfig(astrocytes=GliaConfig(**cfg["glia"]), seed=int(cfg["seed"]))
+    phantom = grow_tissue(truth, TissueConfig(seed=int(cfg["seed"]), **tissue))
     phantom.save(out / "phantom")
     # The same specimen, alive: the membranes the phantom draws and soma positions in its
     # frame (um), so that the microscope's ROIs and the scan share one coordinate frame.

@@ -114,6 +114,15 @@ class SynapseConfig(BaseModel):
         the barcodes include them, thickness when the scan has no barcodes, else none.
     gap_thickness_ratio : float
         ``"thickness"`` rule: a contact whose sides differ less than this ratio is electrical.
+    gap_one_sided : bool
+        ``"thickness"`` rule: whether a contact the arbors direct from one side only (a
+        dendrite or axon against a segment they cannot classify) may still be called
+        electrical. Off (default): the one-sided call's own premise (the unknown side is
+        the axon a dendrite receives from, or the target an axon sends to) makes it
+        chemical, and only contacts with no arbor call at all are tested. On the task
+        world's receptor-blind scan (no gap junctions in the truth) "on" called 419 of
+        2432 chemical contacts electrical, "off" none; on a 30-neuron worm both find the
+        same 69 of 79 junctions.
     gap_connexins_per_um2 : float
         Without connexin labels, a gap junction's channel count is its area times this
         packing density (connexons ~9-10 nm apart: Unwin & Zampighi 1980, Nature 283:545).
@@ -133,6 +142,7 @@ class SynapseConfig(BaseModel):
     arbor_min_voxels: int = Field(200, ge=1)
     gap_junctions: Literal["auto", "connexin", "thickness", "none"] = "auto"
     gap_thickness_ratio: float = Field(1.25, ge=1.0)
+    gap_one_sided: bool = False
     gap_connexins_per_um2: float = Field(1.0e4, gt=0.0)
     lost_margin_nm: float = Field(80.0, ge=0.0)
 
@@ -156,6 +166,12 @@ class DecodeConfig(BaseModel):
     erasure_fraction : float
         Serial barcodes: a round darker than this fraction of its expected brightness is
         an erasure.
+    basin_dilation_vox : int
+        A punctum's photons are summed over its voxels above the threshold grown by this
+        many voxels (0: above the threshold only, which loses the dim edge of every
+        punctum and biases every count low: on the task world's held-out scan, molecules
+        found per molecule present were 0.93 AMPA, 0.89 GABA-A, 0.83 leak with 0, 1.04,
+        1.02, 0.98 with 1; per-synapse relative error unchanged, 0.19).
     """
 
     model_config = _FROZEN
@@ -164,6 +180,7 @@ class DecodeConfig(BaseModel):
     single_max: float = Field(1.5, gt=0.5)
     margin: float = Field(0.1, ge=0.0, lt=1.0)
     erasure_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    basin_dilation_vox: int = Field(1, ge=0, le=3)
 
 
 class MorphologyConfig(BaseModel):

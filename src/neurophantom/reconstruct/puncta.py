@@ -40,6 +40,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import binary_dilation, generate_binary_structure
 from scipy.optimize import nnls
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
@@ -166,7 +167,10 @@ def decode_vectors(vectors: np.ndarray, model: SignatureModel, cfg: DecodeConfig
         vs = v[single]
         if model.scheme == "serial":
             book = model.codebook
-            norm = vs.reshape(-1, book.rounds, book.colors) / (model.round_brightness[None, :, None] * n_hat[single, None, None])
+            # A basin whose light sums to nothing (a noise peak among darker voxels) has no
+            # molecule to normalise by; its rounds read as erasures.
+            per = np.where(n_hat[single] > 0, n_hat[single], 1.0)
+            norm = vs.reshape(-1, book.rounds, book.colors) / (model.round_brightness[None, :, None] * per[:, None, None])
             dec = decode_serial(norm.reshape(vs.shape[0], -1), book, min_signal=cfg.erasure_fraction)
         else:
             dec = decode_parallel(vs, model.codebook, model.crosstalk, margin=cfg.margin, min_signal=0.0)
@@ -199,8 +203,12 @@ def _chunk_total(box: Box, scan: Scan, store: WorkStore, model: SignatureModel) 
     store["barcode_total"][sl] = total.astype(np.float32)
 
 
-def _chunk_basins(box: Box, grid: Grid, store: WorkStore, tau: float, halo) -> int:
-    """Watershed basins of the summed signal; a basin's id is 1 + its peak's global raster index."""
+def _chunk_basins(box: Box, grid: Grid, store: WorkStore, tau: float, halo, dilation: int = 0) -> int:
+    """Watershed basins of the summed signal; a basin's id is 1 + its peak's global raster
+    index. Basins cover the voxels above ``tau`` grown by ``dilation`` voxels, whatever
+    their value: a punctum's dim edge (below the threshold, above the background) is
+    counted, and the noise of the added voxels averages out (zero mean after background
+    subtraction) instead of being selected for its sign."""
     lo = tuple(a - h for a, h in zip(box.lo, halo))
     hi = tuple(b + h for b, h in zip(box.hi, halo))
     total = read_box(store["barcode_total"], lo, hi).astype(np.float64)
@@ -212,7 +220,10 @@ def _chunk_basins(box: Box, grid: Grid, store: WorkStore, tau: float, halo) -> i
     markers = np.zeros(total.shape, dtype=np.int64)
     gpk = peaks + np.asarray(lo)
     markers[tuple(peaks.T)] = grid.flat_index(*gpk.T) + 1
-    basins = watershed(-total, markers=markers, mask=total > tau, connectivity=1)
+    mask = total > tau
+    if dilation:
+        mask = binary_dilation(mask, structure=generate_binary_structure(3, 1), iterations=int(dilation))
+    basins = watershed(-total, markers=markers, mask=mask, connectivity=1)
     store["basins"][sl] = basins[tuple(slice(h, h + s) for h, s in zip(halo, box.shape))]
     inside = np.all((gpk >= np.asarray(box.lo)) & (gpk < np.asarray(box.hi)), axis=1)
     return int(inside.sum())
@@ -257,7 +268,7 @@ def find_and_decode(scan: Scan, grid: Grid, store: WorkStore, cfg: DecodeConfig)
     sd = float(np.sqrt(np.sum(model.noise_sd ** 2)))
     tau = max(cfg.threshold_sd * sd, cfg.min_molecule_fraction * float(model.photons_per_molecule.min()))
     halo = _halo(scan)
-    run_tasks(lambda b: _chunk_basins(b, grid, store, tau, halo), grid.boxes)
+    run_tasks(lambda b: _chunk_basins(b, grid, store, tau, halo, cfg.basin_dilation_vox), grid.boxes)
     parts = [p for p in run_tasks(lambda b: _chunk_sums(b, scan, store, model), grid.boxes) if len(p)]
     cols = ["z", "y", "x", "peak_z", "peak_y", "peak_x", "segment", "photons", "call", "unknown", *model.proteins]
     if not parts:

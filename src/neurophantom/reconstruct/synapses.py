@@ -301,8 +301,9 @@ def detect_synapses(faces: pd.DataFrame, puncta: pd.DataFrame, model: SignatureM
         # An axon against a dendrite or soma (both sides classified by the arbors) is a
         # chemical synapse: gap junctions join dendrites, and a thin dendrite can match an
         # axon's calibre. A one-sided arbor call (a dendrite against an unclassified
-        # segment) could be such a junction, so it does not rule one out.
-        gap = (rec_total < 0.5) & ~two_sided & (t_hi < cfg.gap_thickness_ratio * t_lo)
+        # segment) could be such a junction; ``gap_one_sided`` says whether it may be one.
+        arbor_chemical = two_sided if cfg.gap_one_sided else axon_side >= 0
+        gap = (rec_total < 0.5) & ~arbor_chemical & (t_hi < cfg.gap_thickness_ratio * t_lo)
     else:
         gap = np.zeros(n, dtype=bool)
     by_arbor = (axon_side >= 0) & ~gap
