@@ -91,3 +91,25 @@ def test_a_world_without_hidden_processes_keeps_its_stage_keys(tmp_path):
 def _write(path, obj):
     path.write_text(json.dumps(obj))
     return path
+
+
+def test_the_recordings_pools_are_the_worlds_glia_and_modulator():
+    """``hidden_pools``: the glia pools of the truth's domains then the modulator's, each
+    as the hidden-process sources draw them for the specimen's seed; none without either."""
+    from neurophantom.pipeline.specimen import hidden_pools
+    from neurophantom.sources import build_source
+    from neurophantom.sources.hidden import GliaConfig, ModulatorConfig, glia_pools, modulator_pools
+
+    truth = build_source("organoid", seed=3, options={"n_neurons": 20, "n_patterns": 0})
+    mod = {"strength_nS": 2.0, "tau_ms": 800.0}
+    both = hidden_pools(truth, {"glia": GLIA, "modulator": mod}, 7)
+    g, m = glia_pools(truth, GliaConfig(**GLIA), 7), modulator_pools(truth, ModulatorConfig(**mod), 7)
+    k = GLIA["n_astrocytes"]
+    assert both.release.shape == (k + 1, truth.n_neurons)
+    for a, b, c in zip(both.tree_flatten()[0], g.tree_flatten()[0], m.tree_flatten()[0]):
+        np.testing.assert_array_equal(a, np.concatenate([b, c]))
+    assert hidden_pools(truth, {}, 7) is None and hidden_pools(None, {"glia": None}, 7) is None
+    from neurophantom import NeurophantomError
+
+    with pytest.raises(NeurophantomError, match="truth circuit"):
+        hidden_pools(None, {"glia": GLIA}, 7)
