@@ -113,3 +113,14 @@ def test_the_recordings_pools_are_the_worlds_glia_and_modulator():
 
     with pytest.raises(NeurophantomError, match="truth circuit"):
         hidden_pools(None, {"glia": GLIA}, 7)
+
+
+def test_a_dotted_set_turns_a_hidden_process_on_from_its_defaults():
+    from neurophantom.sources.hidden import GliaConfig
+
+    cfg = load_run_config("organoid", sets={"world.glia.strength_nS": 5.0})
+    assert cfg.world.glia == GliaConfig(strength_nS=5.0) and cfg.world.modulator is None
+    from neurophantom import NeurophantomError
+
+    with pytest.raises(NeurophantomError, match="world.glia.bogus"):
+        load_run_config("organoid", sets={"world.glia.bogus": 1})

@@ -319,6 +319,8 @@ def _set_dotted(d: dict, key: str, value: Any) -> None:
         if rest in cur or p not in cur:
             cur[rest] = value
             return
+        if cur[p] is None:  # an optional section that is off (world.glia): on, from its defaults
+            cur[p] = {}
         cur = cur[p]
         if not isinstance(cur, dict):
             raise NeurophantomError(f"--set {key}: {p!r} is not a section")
