@@ -124,3 +124,13 @@ def test_a_dotted_set_turns_a_hidden_process_on_from_its_defaults():
 
     with pytest.raises(NeurophantomError, match="world.glia.bogus"):
         load_run_config("organoid", sets={"world.glia.bogus": 1})
+
+
+@pytest.mark.parametrize("preset", ["pretty-printer", "celegans"])
+def test_graded_worlds_refuse_hidden_pools_before_any_stage(preset):
+    """The pools are released by spikes; a graded world's neurons have none (one line, at
+    config time, not after its tissue is grown)."""
+    from neurophantom import NeurophantomError
+
+    with pytest.raises(NeurophantomError, match="graded"):
+        load_run_config(preset, sets={"world.glia.strength_nS": 5.0})

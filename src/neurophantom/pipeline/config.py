@@ -358,6 +358,9 @@ def _pyd(exc: Exception) -> str:
 def check_run(cfg: RunConfig) -> None:
     """Cross-field rules and every stage's config, checked before the first stage runs."""
     w, r, ident = cfg.world, cfg.recording, cfg.identify
+    if (w.glia is not None or w.modulator is not None) and w.source != "organoid":
+        raise NeurophantomError(f"run config world.glia / world.modulator: the hidden pools are released by spikes, and the "
+                                f"{w.source} world's neurons are graded (organoid worlds only)")
     if w.glia is not None and cfg.scan.tissue.get("glia") is not None:
         raise NeurophantomError("run config: world.glia draws the truth's astrocytes in the tissue; leave scan.tissue.glia "
                                 "unset (it draws inert astrocytes only)")

@@ -87,8 +87,8 @@ def truth_block(phantom, voxel_nm, origin_nm, lo, hi, *, keep_glia: bool = False
 
 def glia_scores(segmentation, voxel_nm, origin_nm, phantom, called_ids, *, chunk=(128, 128, 128)) -> dict:
     """How the reconstruction's glia calls (segment ids ``called_ids``) match the phantom's
-    astrocytes. A call is correct when most of its cell voxels (truth label > 0) lie in one
-    astrocyte; an astrocyte is found when a correct call lies mostly in it, and "taken for a
+    astrocytes. A call is correct when the largest share of its cell voxels (truth label > 0)
+    lies in an astrocyte; an astrocyte is found when it is that share of a correct call, and "taken for a
     neuron" when the segment holding most of it is not called glia. One pass over the
     volume, only when either side has glia."""
     glia = getattr(phantom, "glia", None)
