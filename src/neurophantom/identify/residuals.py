@@ -11,8 +11,10 @@ leaves:
 - ``spatial``: Moran's I (Moran 1950) of the per-neuron mean residual with weights
   ``exp(-distance / length_um)`` between somata: a process local in tissue (glia);
 - ``synaptic``: correlation over neurons and bins of the residual with the input the
-  emulation's own synapses predict (its weight matrix times the recorded activity): a
-  synaptic strength that changed (plasticity) or an unseen receptor.
+  emulation's own synapses predict (its weight matrix times the recorded activity), both
+  high-passed at ``slow_window_bins`` (a slow process moves residual and activity together
+  and would otherwise project through mostly excitatory weights): a synaptic strength
+  that changed (plasticity) or an unseen receptor.
 
 Inputs are binned traces (bins x neurons): the recording, ``reference`` predictions of
 the emulation (averaged, the prediction) and ``surrogate`` predictions (each standing in
@@ -37,6 +39,7 @@ import dataclasses
 
 import numpy as np
 from scipy import stats
+from scipy.ndimage import uniform_filter1d
 
 from .._errors import NeurophantomError
 
@@ -78,10 +81,18 @@ def _spatial(res: np.ndarray, w: np.ndarray) -> float:
     return 0.0 if den == 0 else float(len(z) / w.sum() * (z @ w @ z) / den)
 
 
-def _synaptic(res: np.ndarray, rec: np.ndarray, weights: np.ndarray) -> float:
-    act = rec - rec.mean(axis=0)
+def _fast(x: np.ndarray, window: int) -> np.ndarray:
+    """``x`` less its moving average over ``window`` bins (each neuron's mean removed too)."""
+    x = x - x.mean(axis=0)
+    return x - uniform_filter1d(x, size=window, axis=0, mode="nearest") if window > 1 else x
+
+
+def _synaptic(res: np.ndarray, rec: np.ndarray, weights: np.ndarray, window: int = 1) -> float:
+    # Both sides high-passed at the slow window: a slow process (a modulator, glia) moves
+    # the residual and the activity together on seconds, which is not a synaptic error.
+    act = _fast(rec, window)
     drive = act @ weights  # (bins, N): input each neuron's synapses predict
-    r = res - res.mean(axis=0)
+    r = _fast(res, window)
     a, b = r.ravel(), (drive - drive.mean(axis=0)).ravel()
     den = np.sqrt((a @ a) * (b @ b))
     return 0.0 if den == 0 else float(abs(a @ b) / den)
@@ -89,7 +100,7 @@ def _synaptic(res: np.ndarray, rec: np.ndarray, weights: np.ndarray) -> float:
 
 def _statistics(rec, ref, w_space, weights, window):
     res = rec - ref
-    return np.array([_slow(res, window), _spatial(res, w_space), _synaptic(res, rec, weights)])
+    return np.array([_slow(res, window), _spatial(res, w_space), _synaptic(res, rec, weights, window)])
 
 
 def residual_test(
