@@ -49,7 +49,12 @@ class SegmentationConfig(BaseModel):
         Dark enclosed regions smaller than this are noise, not a neuron's interior.
     min_bridge_voxels : int
         Two lumens are one neuron when at least this many membrane voxels touch both
-        (a single membrane between them; two neurons are always two membranes apart).
+        (a single membrane between them; two neurons are two membranes apart, but where
+        one of them falls below the threshold at a contact a single voxel can touch both:
+        at 1 the context-decision task world's held-out scan merged two neurons at their
+        synapse; at 2 all 79 are separate, and the flip-flop world, the default organoid
+        world, the closed-loop test world, both task worlds' receptor-blind scans and a
+        30-neuron worm's two scans are segmented identically).
     flood_nm : float
         How far (geodesic, through membrane) a lumen claims membrane voxels.
     min_segment_um3 : float
@@ -64,7 +69,7 @@ class SegmentationConfig(BaseModel):
     leak_guard: Literal["strict", "open", "none"] = "strict"
     ecs_threshold: float = Field(0.2, gt=0.0, lt=1.0)
     min_lumen_um3: float = Field(4e-4, ge=0.0)
-    min_bridge_voxels: int = Field(1, ge=1)
+    min_bridge_voxels: int = Field(2, ge=1)
     flood_nm: float = Field(320.0, gt=0.0)
     min_segment_um3: float = Field(2e-3, ge=0.0)
 
