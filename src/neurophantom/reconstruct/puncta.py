@@ -14,8 +14,9 @@ the scan's own record (the instrument's settings, not the specimen): its *signat
 Per chunk (with a halo that holds every punctum's spread), the background-subtracted
 channels are summed; puncta are the local maxima of the sum above ``threshold_sd``
 background standard deviations (``skimage.feature.peak_local_max``) and every bright
-voxel is given to one punctum by a watershed of the sum (``skimage.segmentation``), so
-each photon is counted once. A punctum's photons divided by one molecule's photons give
+voxel, and every voxel within ``basin_dilation_vox`` of one (a punctum's dim edge), is
+given to one punctum by a watershed of the sum (``skimage.segmentation``), so each photon
+is counted once and none is left out for being faint. A punctum's photons divided by one molecule's photons give
 its molecule number ``n``. Every punctum's counts are the non-negative least-squares
 solution ``S c = v`` (Lawson & Hanson 1974): photons are conserved, a noise-free mixture
 (a crowded synapse) is solved exactly whenever the signatures are linearly independent,
