@@ -26,8 +26,8 @@ enclosed by membrane, outside is dark extracellular space. The method:
    voxels touch both (one membrane between them), or when they touch once the opened rim
    is grown back. Two neurons are always at least two membranes apart, so in a clean
    image this never joins different neurons; where one membrane fades at a contact a
-   single voxel can touch both lumens, hence the default of two (union over a sparse
-   graph, ``scipy.sparse.csgraph``).
+   single voxel can touch both lumens (``min_bridge_voxels=2`` guards against it; union
+   over a sparse graph, ``scipy.sparse.csgraph``).
 4. **Seeded flooding**: each neuron's lumens claim the membrane, the rims and small dark
    voxels around them, layer by layer up to ``flood_nm`` (a geodesic Voronoi partition;
    a voxel reached by two neurons in the same layer goes to the one whose lumen is nearer
