@@ -117,17 +117,14 @@ def hidden_pools(truth: Circuit | None, world: Mapping[str, Any], seed: int):
     the astrocytes a scan can see are the ones acting in the recordings."""
     from ..sources.hidden import GliaConfig, ModulatorConfig, glia_pools, modulator_pools
 
+    parts = [(glia_pools, GliaConfig, world.get("glia")), (modulator_pools, ModulatorConfig, world.get("modulator"))]
+    parts = [(fn, kind, cfg) for fn, kind, cfg in parts if cfg]
+    if parts and truth is None:
+        raise NeurophantomError("a world with glia or a modulator records from its truth circuit (domains, release)")
     pools = None
-    if world.get("glia"):
-        if truth is None:
-            raise NeurophantomError("a world with glia records from its truth circuit (the astrocytes' domains)")
-        pools = glia_pools(truth, GliaConfig(**world["glia"]), seed)
-    if world.get("modulator"):
-        if truth is None:
-            raise NeurophantomError("a world with a modulator records from its truth circuit")
-        # Release and receptor levels follow the truth's neuron order, the specimen's.
-        mod = modulator_pools(truth, ModulatorConfig(**world["modulator"]), seed)
-        pools = mod if pools is None else pools.concat(mod)
+    for fn, kind, cfg in parts:  # glia first, then the modulator; neuron order is the truth's (the specimen's)
+        p = fn(truth, kind(**cfg), seed)
+        pools = p if pools is None else pools.concat(p)
     return pools
 
 

@@ -38,6 +38,13 @@ GLIA_MARKERS = ("glt1", "glast", "kir4_1")
 GLIA_COLUMNS = ("id", "voxels", "volume_um3", "marker_molecules", "marker_fraction", "z_um", "y_um", "x_um")
 
 
+def glia_table(rows=()) -> pd.DataFrame:
+    """The glia table (columns :data:`GLIA_COLUMNS`) of ``rows`` (records), typed when empty."""
+    if len(rows):
+        return pd.DataFrame(list(rows), columns=list(GLIA_COLUMNS))
+    return pd.DataFrame({c: np.zeros(0, np.int64 if c in ("id", "voxels") else np.float64) for c in GLIA_COLUMNS})
+
+
 def glia_segments(puncta: pd.DataFrame, proteins: tuple[str, ...], segments: pd.DataFrame, voxel_nm, origin_nm,
                   markers: tuple[str, ...], min_markers: float, marker_fraction: float, efficiency: float = 1.0) -> pd.DataFrame:
     """One row per segment called an astrocyte (columns :data:`GLIA_COLUMNS`, sorted by id).
@@ -48,7 +55,7 @@ def glia_segments(puncta: pd.DataFrame, proteins: tuple[str, ...], segments: pd.
     molecules present, like every count of the reconstruction).
     """
     present = [p for p in proteins if p in markers]
-    empty = pd.DataFrame({c: np.zeros(0, np.int64 if c in ("id", "voxels") else np.float64) for c in GLIA_COLUMNS})
+    empty = glia_table()
     if not present or len(puncta) == 0 or len(segments) == 0:
         return empty
     seg = puncta["segment"].to_numpy(dtype=np.int64)

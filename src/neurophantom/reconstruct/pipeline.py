@@ -37,7 +37,7 @@ from .assemble import build_circuit, neuron_table, synapse_table
 from .chunks import Grid, WorkStore
 from .config import ReconstructConfig
 from .contacts import scan_contacts
-from .glia import GLIA_COLUMNS, glia_segments
+from .glia import glia_segments, glia_table
 from .membrane import membrane_channel
 from .morphology import morphology as morphology_stage
 from .puncta import find_and_decode
@@ -105,9 +105,7 @@ class Reconstruction:
     def glia(self) -> pd.DataFrame:
         """Segments called astrocytes (:mod:`.glia`): id, size, marker count, position (um,
         specimen frame). They stay in the segmentation and are not neurons of the circuit."""
-        rows = (self.record.get("glia") or {}).get("segments") or []
-        cols = list(GLIA_COLUMNS)
-        return pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame({c: np.zeros(0) for c in cols})
+        return glia_table((self.record.get("glia") or {}).get("segments") or [])
 
     def save(self, path: str | os.PathLike, *, progress: bool = False) -> Path:
         """Write the Circuit folder plus segmentation.ome.zarr and the tables, atomically."""
