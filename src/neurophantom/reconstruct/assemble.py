@@ -30,6 +30,7 @@ from ..types.circuit import GAP_BASE, empty_table
 from ..types.scan import Scan
 from .config import ReconstructConfig
 from .morphology import cluster_cell_types
+from .shrinkage import shrink_densities
 from .puncta import SignatureModel
 from .synapses import CONNEXIN, protein_kind
 
@@ -107,8 +108,6 @@ def neuron_table(scan: Scan, segments: pd.DataFrame, morph: pd.DataFrame, faces:
         "area_um2": factor * area_um2 / s2, "release": release, "channels_observed": observed,
     }
     nrn = pd.DataFrame(neurons)
-    for j, c in enumerate(channels):
-        nrn[c] = dens[:, j]
     morphology = pd.DataFrame({
         "id": ids, "name": nrn["name"], "cell_type": cell_type, "voxels": segments["voxels"].to_numpy(),
         "volume_um3": segments["voxels"].to_numpy() * float(np.prod(vs)) / 1e9 / config.geometry_scale ** 3,
@@ -121,6 +120,11 @@ def neuron_table(scan: Scan, segments: pd.DataFrame, morph: pd.DataFrame, faces:
     for c in ("cable_length_um", "mean_radius_um", "median_radius_um"):
         morphology[c] = morphology[c] / config.geometry_scale
     sd = _sd(counts, unknown[:, None], eff) / frac[None, :] / (factor * area_um2[:, None]) * s2
+    sd[~observed] = np.nan
+    if config.channel_shrinkage:
+        dens, sd = shrink_densities(dens, sd, factor * area_um2 / s2, min_neurons=config.shrinkage_min_neurons)
+    for j, c in enumerate(channels):
+        nrn[c] = dens[:, j]
     rows = []
     for j, c in enumerate(channels):
         rows.append(pd.DataFrame({

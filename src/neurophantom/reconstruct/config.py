@@ -267,6 +267,12 @@ class ReconstructConfig(BaseModel):
         Which segments are astrocytes (set aside: not neurons, no synapses).
     max_lost_boundary_fraction : float
         A neuron with more of its surface against lost tissue has unknown channels.
+    channel_shrinkage : bool
+        Channel densities are empirical-Bayes posterior means: each neuron's counts read
+        beside the population's spread (:mod:`~neurophantom.reconstruct.shrinkage`);
+        False: each neuron's own counts alone.
+    shrinkage_min_neurons : int
+        Fewer neurons with every channel type counted: no shrinkage.
     receptor_types, channel_types : tuple of str, optional
         Density columns of the recovered Circuit. Default: the barcoded proteins of each
         kind, or (no barcodes) every type of the biophysics library, all unknown.
@@ -283,6 +289,8 @@ class ReconstructConfig(BaseModel):
     release: Literal["spike", "na_density"] = "spike"
     graded_na_below_per_um2: float = Field(5.0, ge=0.0)
     max_lost_boundary_fraction: float = Field(0.25, ge=0.0, le=1.0)
+    channel_shrinkage: bool = True
+    shrinkage_min_neurons: int = Field(12, ge=3)
     receptor_types: Optional[tuple[str, ...]] = None
     channel_types: Optional[tuple[str, ...]] = None
 
