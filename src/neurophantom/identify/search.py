@@ -81,9 +81,10 @@ def cmaes_search(obj: Objective, u, train, val, *, sigma: float, generations: in
     ``restarts + 1`` independent runs start from ``u`` with step ``sigma`` and seeds
     ``seed, seed + 1, ...`` (``grow``: each population twice the last, IPOP). The loss has
     several basins of similar training loss whose parameters generalise differently
-    (measured on the default run: three single runs ended at held-out r 0.83, 0.67 and
-    0.64), so each run's best is judged on the validation trials and the best of those is
-    kept. Returns (that candidate, its validation loss)."""
+    (measured on the default run: ten single runs, seeds 0-9, ended at held-out r 0.38 to
+    0.92; the two with the lowest validation loss, 7.7 and 10.4, at 0.82 and 0.82), so
+    each run's best is judged on the validation trials and the best of those is kept.
+    Returns (that candidate, its validation loss)."""
     from cmaes import CMA
 
     lo, hi = (np.asarray(b, dtype=np.float64) for b in bounds)
