@@ -85,3 +85,15 @@ def test_uncounted_neurons_stay_uncounted():
     assert np.isnan(post[3]).all()
     np.testing.assert_array_equal(post[7], dens[7])
     assert not np.allclose(post[10], dens[10])
+
+
+def test_a_population_without_spread_still_has_an_uncertain_mean():
+    """Every neuron counted alike: the population shows no spread beyond counting, every
+    estimate is the population mean, and its sd is exactly that of a mean of n counts
+    (the counting sd / sqrt(n)), not zero."""
+    n = 40
+    dens = np.tile([1.2, 0.8], (n, 1))
+    sd = np.tile([0.12, 0.10], (n, 1))
+    post, post_sd = shrink_densities(dens, sd, np.ones(n))
+    np.testing.assert_allclose(post, dens, rtol=1e-12)
+    np.testing.assert_allclose(post_sd / post, (sd / dens) / np.sqrt(n), rtol=1e-9)

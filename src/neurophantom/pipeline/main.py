@@ -38,7 +38,7 @@ from .specimen import record_stage, scan_stage, tissue_stage, truth_stage
 #: specimen stages (truth, tissue, live imaging, scans, reconstructions, their scores)
 #: and the method stages (identification, Rosetta, emulation, validation) separately, so
 #: that work on identification does not redraw and rescan the specimens.
-SPECIMEN_VERSION = "12"
+SPECIMEN_VERSION = "13"
 METHOD_VERSION = "10"
 CODE_VERSION = f"{SPECIMEN_VERSION}.{METHOD_VERSION}"
 _METHOD_STAGES = ("identify", "rosetta", "emulate", "function", "computation", "ladder", "atlas")
