@@ -30,8 +30,8 @@ from ..types.circuit import GAP_BASE, empty_table
 from ..types.scan import Scan
 from .config import ReconstructConfig
 from .morphology import cluster_cell_types
-from .shrinkage import shrink_densities
 from .puncta import SignatureModel
+from .shrinkage import shrink_densities
 from .synapses import CONNEXIN, protein_kind
 
 
@@ -119,19 +119,18 @@ def neuron_table(scan: Scan, segments: pd.DataFrame, morph: pd.DataFrame, faces:
     })
     for c in ("cable_length_um", "mean_radius_um", "median_radius_um"):
         morphology[c] = morphology[c] / config.geometry_scale
-    sd = _sd(counts, unknown[:, None], eff) / frac[None, :] / (factor * area_um2[:, None]) * s2
-    sd[~observed] = np.nan
+    count_sd = _sd(counts, unknown[:, None], eff) / frac[None, :]
+    count_sd[~observed] = np.nan
+    sd = count_sd / (factor * area_um2[:, None]) * s2
     if config.channel_shrinkage:
         dens, sd = shrink_densities(dens, sd, factor * area_um2 / s2, min_neurons=config.shrinkage_min_neurons)
-    for j, c in enumerate(channels):
-        nrn[c] = dens[:, j]
     rows = []
     for j, c in enumerate(channels):
+        nrn[c] = dens[:, j]
         rows.append(pd.DataFrame({
             "kind": "channel", "synapse_id": -1, "neuron": ids, "protein": c,
             "count": np.where(observed, counts[:, j] / eff / frac[j], np.nan),
-            "count_sd": np.where(observed, _sd(counts[:, j], unknown, eff) / frac[j], np.nan),
-            "density_per_um2": dens[:, j], "density_sd": np.where(observed, sd[:, j], np.nan),
+            "count_sd": count_sd[:, j], "density_per_um2": dens[:, j], "density_sd": sd[:, j],
             "area_um2": factor * area_um2 / s2, "unknown_molecules": unknown / eff, "observed": observed}))
     return nrn, morphology, pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 

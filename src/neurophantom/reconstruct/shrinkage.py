@@ -16,8 +16,9 @@ themselves (``Sigma`` = sample covariance minus the mean counting variance, clip
 positive semi-definite), and each neuron's estimate is the posterior mean
 ``mu + Sigma (Sigma + D_i)^-1 (x_i - mu)`` with posterior covariance
 ``Sigma - Sigma (Sigma + D_i)^-1 Sigma`` plus what the estimate of ``mu`` adds through
-the shrunk part (Efron & Morris 1973, the multivariate normal case; Morris 1983). Directions in which neurons differ more than their counting noise
-(cell types) are kept; the noise within them is shrunk. Each type's total over the
+the shrunk part (Efron & Morris 1973, the multivariate normal case; Morris 1983).
+Directions in which neurons differ more than their counting noise (cell types) are kept;
+the noise within them is shrunk. Each type's total over the
 population is kept at the raw total (the counts are unbiased in sum; shrinkage only
 redistributes them).
 
@@ -73,10 +74,11 @@ def shrink_densities(dens: np.ndarray, sd: np.ndarray, area_um2: np.ndarray, *, 
     mu_cov = (sigma + np.diag(v.mean(axis=0))) / len(x)  # the population mean is itself estimated
     xh = np.empty_like(x)
     var = np.empty_like(x)
+    eye = np.eye(n_types)
     for i in range(len(x)):
         gain = sigma @ np.linalg.pinv(sigma + np.diag(v[i]))
         xh[i] = mu + gain @ (x[i] - mu)
-        rest = np.eye(n_types) - gain
+        rest = eye - gain
         var[i] = np.clip(np.diag(sigma - gain @ sigma + rest @ mu_cov @ rest.T), 0.0, None)
     shrunk = np.exp(xh)
     a = np.asarray(area_um2, dtype=np.float64)[ok]
